@@ -1,0 +1,70 @@
+# Deep Learning in Practice — the two commands: `make setup`, then `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+NB     ?=
+PYTEST_NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=900
+# pytest exit code 5 means "no tests collected": here that is a broken suite, so say so and fail.
+define run_pytest
+	@set +e; $(1); rc=$$?; set -e; \
+	if [ $$rc -eq 5 ]; then echo "ERROR: pytest collected no tests ($(2)); the suite is missing or misnamed." >&2; exit 1; fi; \
+	exit $$rc
+endef
+
+.PHONY: help setup test test-unit test-notebooks execute-all execute data lint results clean-smoke
+
+help:
+	@echo "make setup           create $(VENV) (Python 3.11), install requirements + dl_utils, register the Jupyter kernel"
+	@echo "make test            unit tests, then every notebook under nbval with DL_PROFILE=smoke"
+	@echo "make execute-all     run every notebook in place with DL_PROFILE=full (writes results/*.json)"
+	@echo "make execute NB=02   run one notebook in place (full profile)"
+	@echo "make data            prefetch every dataset into the cache (DL_DATA_DIR, default data/)"
+	@echo "make results         regenerate the README results table from results/*.json"
+	@echo "make lint            ruff over the package, tests and notebooks"
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m ipykernel install --user --name dl-in-practice --display-name "Python 3 (dl-in-practice)" >/dev/null
+	@touch $@
+	@echo "setup done: activate with 'source $(BIN)/activate', or just use make targets"
+
+test: setup test-unit test-notebooks
+
+test-unit: setup
+	$(call run_pytest,$(BIN)/python -m pytest -q tests,unit tests)
+
+test-notebooks: setup
+	$(call run_pytest,DL_PROFILE=smoke $(BIN)/python -m pytest -q $(PYTEST_NBVAL) notebooks/,notebooks)
+
+execute-all: setup
+	@nbs=(notebooks/[0-9][0-9]_*.ipynb); i=0; for nb in "$${nbs[@]}"; do i=$$((i+1)); \
+	  echo "[$$i/$${#nbs[@]}] $$nb (DL_PROFILE=$${DL_PROFILE:-full})"; start=$$(date +%s); \
+	  DL_PROFILE=$${DL_PROFILE:-full} $(BIN)/papermill --cwd notebooks -k python3 --log-level WARNING "$$nb" "$$nb" || exit 1; \
+	  echo "      done in $$(( $$(date +%s) - start )) s"; done
+	$(MAKE) --no-print-directory results
+
+execute: setup
+	@test -n "$(NB)" || { echo "usage: make execute NB=02" >&2; exit 2; }
+	@nb=$$(ls notebooks/$(NB)*.ipynb 2>/dev/null | head -1); test -n "$$nb" || { echo "no notebook matches notebooks/$(NB)*.ipynb" >&2; exit 2; }; \
+	  echo "$$nb (DL_PROFILE=$${DL_PROFILE:-full})"; start=$$(date +%s); \
+	  DL_PROFILE=$${DL_PROFILE:-full} $(BIN)/papermill --cwd notebooks -k python3 --log-level WARNING "$$nb" "$$nb" && \
+	  echo "done in $$(( $$(date +%s) - start )) s"
+	$(MAKE) --no-print-directory results
+
+data: setup
+	$(BIN)/python -m dl_utils.data fetch --all
+
+results: setup
+	$(BIN)/python -m dl_utils.results update-readme
+
+lint: setup
+	$(BIN)/ruff check dl_utils tests notebooks
+
+clean-smoke:
+	rm -rf results/smoke

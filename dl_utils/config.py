@@ -1,0 +1,105 @@
+"""Run profile, seeding, device choice and project paths.
+
+Everything here reads the environment when called (not at import time), so tests and
+notebooks can change ``DL_PROFILE`` or ``DL_DATA_DIR`` without re-importing the package.
+Nothing here imports PyTorch or TensorFlow unless the notebook already did.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+
+PROFILES = ("smoke", "full")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ProfileError(ValueError):
+    """``DL_PROFILE`` holds something other than ``smoke`` or ``full``."""
+
+
+def get_profile() -> str:
+    """Return the run profile from ``DL_PROFILE`` (``smoke`` or ``full``; default ``full``)."""
+    value = os.environ.get("DL_PROFILE", "full").strip().lower() or "full"
+    if value not in PROFILES:
+        raise ProfileError(
+            f"DL_PROFILE={value!r} is not a known profile; use one of {', '.join(PROFILES)} "
+            "(smoke: quick CI run on a small real subset; full: the run behind the README numbers)."
+        )
+    return value
+
+
+def data_dir() -> Path:
+    """The local dataset cache: ``DL_DATA_DIR`` or ``data/`` in the repository."""
+    return Path(os.environ.get("DL_DATA_DIR") or REPO_ROOT / "data").expanduser().resolve()
+
+
+def results_dir() -> Path:
+    """Where ``results.record`` writes: ``DL_RESULTS_DIR`` or ``results/`` in the repository."""
+    return Path(os.environ.get("DL_RESULTS_DIR") or REPO_ROOT / "results").expanduser().resolve()
+
+
+def seed_everything(seed: int = 42) -> int:
+    """Seed Python, NumPy and every deep-learning framework the notebook has imported.
+
+    Import torch / keras / tensorflow *before* calling this, so that they are seeded too;
+    frameworks that are not imported are left alone (importing TensorFlow costs seconds).
+    """
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    if "torch" in sys.modules:
+        import torch
+
+        torch.manual_seed(seed)  # also seeds every CUDA device
+    if "keras" in sys.modules:
+        import keras
+
+        keras.utils.set_random_seed(seed)
+    elif "tensorflow" in sys.modules:
+        import tensorflow as tf
+
+        tf.random.set_seed(seed)
+    return seed
+
+
+def get_device(verbose: bool = True):  # -> torch.device (torch is imported lazily)
+    """Pick the best PyTorch device (cuda → mps → cpu) and say in one line what was found."""
+    import torch
+
+    if torch.cuda.is_available():
+        device = torch.device("cuda")
+        found = f"cuda ({torch.cuda.get_device_name(0)})"
+    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        device = torch.device("mps")
+        found = "mps (Apple GPU)"
+    else:
+        device = torch.device("cpu")
+        found = f"cpu ({os.cpu_count()} cores; no CUDA or MPS device found)"
+    if verbose:
+        print(f"Using device: {found}")
+    return device
+
+
+def describe_device() -> str:
+    """A short description of the hardware this run used, for results files."""
+    if "torch" in sys.modules:
+        import torch
+
+        if torch.cuda.is_available():
+            return f"cuda: {torch.cuda.get_device_name(0)}"
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return "mps"
+    if "tensorflow" in sys.modules:
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            return f"tensorflow gpu: {gpus[0].name}"
+    cpu = platform.processor() or platform.machine()
+    return f"cpu: {os.cpu_count()} cores ({cpu})"

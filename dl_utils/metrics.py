@@ -1,0 +1,117 @@
+"""Thin helpers over ``sklearn.metrics``: tables a reader can scan, threshold tuning, errors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+
+def _check_same_length(**arrays: np.ndarray) -> None:
+    lengths = {k: len(v) for k, v in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"inputs must have the same length, got {lengths}")
+
+
+def classification_report_frame(y_true: Sequence, y_pred: Sequence,
+                                target_names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per-class precision, recall, F1 and support, plus macro/weighted averages, as a DataFrame."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    _check_same_length(y_true=y_true, y_pred=y_pred)
+    labels = None
+    if target_names is not None:
+        labels = np.arange(len(target_names))
+    rep = skm.classification_report(y_true, y_pred, labels=labels, target_names=target_names,
+                                    output_dict=True, zero_division=0)
+    rep.pop("accuracy", None)
+    return pd.DataFrame(rep).T[["precision", "recall", "f1-score", "support"]]
+
+
+def binary_scores(y_true: Sequence, scores: Sequence, threshold: float = 0.5) -> dict[str, float]:
+    """Accuracy, precision, recall, F1 at a threshold, plus threshold-free ROC-AUC and PR-AUC."""
+    y_true, scores = np.asarray(y_true), np.asarray(scores, dtype=float)
+    _check_same_length(y_true=y_true, scores=scores)
+    pred = (scores >= threshold).astype(int)
+    return {
+        "accuracy": skm.accuracy_score(y_true, pred),
+        "precision": skm.precision_score(y_true, pred, zero_division=0),
+        "recall": skm.recall_score(y_true, pred, zero_division=0),
+        "f1": skm.f1_score(y_true, pred, zero_division=0),
+        "roc_auc": skm.roc_auc_score(y_true, scores),
+        "pr_auc": skm.average_precision_score(y_true, scores),
+    }
+
+
+def multiclass_scores(y_true: Sequence, y_pred: Sequence) -> dict[str, float]:
+    """Accuracy, balanced accuracy and macro-F1: the three numbers to compare under imbalance."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    _check_same_length(y_true=y_true, y_pred=y_pred)
+    return {
+        "accuracy": skm.accuracy_score(y_true, y_pred),
+        "balanced_accuracy": skm.balanced_accuracy_score(y_true, y_pred),
+        "macro_f1": skm.f1_score(y_true, y_pred, average="macro", zero_division=0),
+    }
+
+
+def threshold_sweep(y_true: Sequence, scores: Sequence, thresholds: Sequence[float] | None = None,
+                    cost_fn: float | None = None, cost_fp: float | None = None) -> pd.DataFrame:
+    """Precision, recall, F1 and confusion counts at each threshold (and expected cost if priced).
+
+    ``cost_fn`` is the cost of a missed positive (e.g. a churner nobody contacted) and
+    ``cost_fp`` of a false alarm (e.g. a retention offer to a loyal customer).
+    """
+    y_true, scores = np.asarray(y_true).astype(int), np.asarray(scores, dtype=float)
+    _check_same_length(y_true=y_true, scores=scores)
+    if thresholds is None:
+        thresholds = np.round(np.linspace(0.05, 0.95, 91), 4)
+    rows = []
+    for t in thresholds:
+        pred = scores >= t
+        tp = int(np.sum(pred & (y_true == 1)))
+        fp = int(np.sum(pred & (y_true == 0)))
+        fn = int(np.sum(~pred & (y_true == 1)))
+        tn = int(np.sum(~pred & (y_true == 0)))
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        row = {"threshold": float(t), "precision": precision, "recall": recall, "f1": f1,
+               "tp": tp, "fp": fp, "fn": fn, "tn": tn}
+        if cost_fn is not None and cost_fp is not None:
+            row["cost"] = fn * cost_fn + fp * cost_fp
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def tune_threshold(y_true: Sequence, scores: Sequence, *, min_recall: float | None = None,
+                   cost_fn: float | None = None, cost_fp: float | None = None) -> float:
+    """Choose a decision threshold on validation data.
+
+    With ``cost_fn``/``cost_fp``: the threshold of least expected cost (among those reaching
+    ``min_recall`` if given). With only ``min_recall``: the highest threshold whose recall
+    still reaches it (the best precision at that recall). Otherwise: the best F1.
+    """
+    sweep = threshold_sweep(y_true, scores, cost_fn=cost_fn, cost_fp=cost_fp)
+    if min_recall is not None:
+        ok = sweep[sweep["recall"] >= min_recall]
+        if ok.empty:
+            raise ValueError(f"no threshold reaches recall {min_recall}; the best is "
+                             f"{sweep['recall'].max():.3f}")
+        sweep = ok
+    if "cost" in sweep:
+        return float(sweep.sort_values(["cost", "threshold"], ascending=[True, False]).iloc[0]["threshold"])
+    if min_recall is not None:
+        return float(sweep["threshold"].max())
+    return float(sweep.sort_values(["f1", "threshold"], ascending=[False, False]).iloc[0]["threshold"])
+
+
+def regression_errors(y_true: Sequence, y_pred: Sequence) -> dict[str, float]:
+    """RMSE, MAE and MAPE (in %) of a forecast or regression."""
+    y_true, y_pred = np.asarray(y_true, dtype=float).ravel(), np.asarray(y_pred, dtype=float).ravel()
+    _check_same_length(y_true=y_true, y_pred=y_pred)
+    return {
+        "rmse": float(np.sqrt(skm.mean_squared_error(y_true, y_pred))),
+        "mae": float(skm.mean_absolute_error(y_true, y_pred)),
+        "mape": float(100 * skm.mean_absolute_percentage_error(y_true, y_pred)),
+    }

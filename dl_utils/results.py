@@ -1,0 +1,213 @@
+"""Record what a notebook measured, assert its quality bar, and render the README table.
+
+A notebook's last cell calls::
+
+    results.record("02_softmax_regression_mnist_numpy",
+                   {"test_accuracy": acc, "train_accuracy": train_acc},
+                   bars={"smoke": {"test_accuracy": 0.6}, "full": {"test_accuracy": 0.922}},
+                   headline="test_accuracy", summary="softmax regression, NumPy, 20 epochs")
+
+A bar ``{"metric": x}`` means *metric ≥ x*; write ``{"metric": ("<=", x)}`` for metrics where
+lower is better (RMSE, loss). Only the bar of the current profile is asserted, but both are
+stored. Full-profile runs write ``results/<notebook>.json`` (committed: the README numbers
+come from there); smoke runs write ``results/smoke/<notebook>.json`` (git-ignored), so CI
+never overwrites the real numbers.
+
+``python -m dl_utils.results table`` prints the README table; ``… update-readme`` rewrites it
+between the ``<!-- results:start -->`` and ``<!-- results:end -->`` markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import operator
+import platform
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from . import config
+
+_START = time.time()
+_OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
+_LIBRARIES = ("numpy", "pandas", "scikit-learn", "torch", "torchvision", "tensorflow", "keras",
+              "statsmodels")
+START_MARK, END_MARK = "<!-- results:start -->", "<!-- results:end -->"
+
+
+class BarNotMetError(AssertionError):
+    """A metric missed the quality bar of the current profile."""
+
+
+def _bar(spec: Any) -> tuple[str, float]:
+    if isinstance(spec, (int, float)):
+        return ">=", float(spec)
+    op, value = spec
+    if op not in _OPS:
+        raise ValueError(f"unknown comparison {op!r}; use one of {list(_OPS)}")
+    return op, float(value)
+
+
+def check_bars(metrics: dict[str, float], bars: dict[str, Any]) -> list[str]:
+    """Return a line for each bar the metrics miss (empty list: all met)."""
+    failures = []
+    for name, spec in bars.items():
+        op, value = _bar(spec)
+        if name not in metrics:
+            failures.append(f"{name}: no such metric was recorded (have {sorted(metrics)})")
+            continue
+        got = float(metrics[name])
+        if math.isnan(got) or not _OPS[op](got, value):
+            failures.append(f"{name} = {got:.4g}, bar {op} {value:g}")
+    return failures
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for lib in _LIBRARIES:
+        try:
+            out[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _git_commit() -> str | None:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=config.REPO_ROOT,
+                             capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=config.REPO_ROOT, capture_output=True, text=True, timeout=5).stdout
+        return sha + ("-dirty" if dirty.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def record(notebook: str, metrics: dict[str, float], bars: dict[str, dict[str, Any]], *,
+           headline: str | None = None, summary: str = "", seconds: float | None = None,
+           extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write the results file of this run, then assert the bar of the current profile.
+
+    ``bars`` maps each profile (``smoke``, ``full``) to ``{metric: bar}``. ``seconds`` defaults
+    to the time since ``dl_utils.results`` was first imported (the notebook's setup cell).
+    The file is written even when a bar is missed (``passed: false``), so a failure is
+    recorded honestly; then :class:`BarNotMetError` is raised.
+    """
+    profile = config.get_profile()
+    missing_profiles = [p for p in config.PROFILES if p not in bars]
+    if missing_profiles:
+        raise ValueError(f"bars must give a bar for every profile; missing {missing_profiles}")
+    clean = {k: float(v) for k, v in metrics.items()}
+    if headline is not None and headline not in clean:
+        raise ValueError(f"headline {headline!r} is not among the metrics {sorted(clean)}")
+    failures = check_bars(clean, bars[profile])
+    result = {
+        "notebook": notebook,
+        "profile": profile,
+        "summary": summary,
+        "headline": headline or (next(iter(clean)) if clean else None),
+        "metrics": clean,
+        "bars": {p: {k: list(_bar(v)) for k, v in b.items()} for p, b in bars.items()},
+        "passed": not failures,
+        "failures": failures,
+        "device": config.describe_device(),
+        "seconds": round(seconds if seconds is not None else time.time() - _START, 1),
+        "versions": _versions(),
+        "git_commit": _git_commit(),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **({"extra": extra} if extra else {}),
+    }
+    out_dir = config.results_dir() / ("smoke" if profile == "smoke" else "")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{notebook}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=2, sort_keys=False) + "\n")
+    tmp.replace(path)
+    print(f"[{profile}] {notebook}: " + ", ".join(f"{k}={v:.4g}" for k, v in clean.items()))
+    print(f"results written to {path}")
+    if failures:
+        raise BarNotMetError(f"{notebook} missed its {profile} bar: " + "; ".join(failures))
+    print(f"all {profile} bars met: " + ", ".join(f"{k} {_bar(v)[0]} {_bar(v)[1]:g}"
+                                                   for k, v in bars[profile].items()))
+    return result
+
+
+# --------------------------------------------------------------------------- README table
+
+
+def load_all(results_dir: Path | None = None) -> list[dict[str, Any]]:
+    """Every full-profile results file, sorted by notebook name."""
+    folder = results_dir or config.results_dir()
+    return [json.loads(p.read_text()) for p in sorted(Path(folder).glob("*.json"))]
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.4f}" if abs(v) < 10 else f"{v:.2f}"
+
+
+def table(results_dir: Path | None = None) -> str:
+    """The README results table (Markdown), generated from ``results/*.json``."""
+    lines = ["| notebook | result | bar (full) | met | device | time |",
+             "|---|---|---|---|---|---|"]
+    for r in load_all(results_dir):
+        h = r["headline"]
+        op, value = r["bars"].get("full", {}).get(h, ["", float("nan")])
+        bar = f"{h} {op} {value:g}" if op else "—"
+        result = f"{h} = {_fmt(r['metrics'][h])}" + (f" ({r['summary']})" if r.get("summary") else "")
+        lines.append(
+            f"| `{r['notebook']}` | {result} | {bar} | {'yes' if r['passed'] else '**no**'} | "
+            f"{r['device']} | {r['seconds'] / 60:.1f} min |"
+        )
+    return "\n".join(lines)
+
+
+def readme_block(readme: Path) -> str:
+    """The text between the results markers of a README."""
+    text = readme.read_text()
+    try:
+        start = text.index(START_MARK) + len(START_MARK)
+        end = text.index(END_MARK)
+    except ValueError:
+        raise ValueError(f"{readme} has no {START_MARK} … {END_MARK} block") from None
+    return text[start:end].strip()
+
+
+def update_readme(readme: Path, results_dir: Path | None = None) -> bool:
+    """Rewrite the README's results block from ``results/``; return True if it changed."""
+    text = readme.read_text()
+    old = readme_block(readme)
+    new = table(results_dir)
+    if old == new:
+        return False
+    start = text.index(START_MARK) + len(START_MARK)
+    end = text.index(END_MARK)
+    readme.write_text(text[:start] + "\n" + new + "\n" + text[end:])
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m dl_utils.results table | update-readme | check``."""
+    parser = argparse.ArgumentParser(prog="python -m dl_utils.results")
+    parser.add_argument("cmd", choices=["table", "update-readme", "check"])
+    parser.add_argument("--readme", type=Path, default=config.REPO_ROOT / "README.md")
+    args = parser.parse_args(argv)
+    if args.cmd == "table":
+        print(table())
+    elif args.cmd == "update-readme":
+        print("README updated" if update_readme(args.readme) else "README already up to date")
+    else:
+        if readme_block(args.readme) != table():
+            print("README results table differs from results/: run `make results`", file=sys.stderr)
+            return 1
+        print("README results table matches results/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
