@@ -26,7 +26,7 @@ def plot_history(history: Mapping[str, Sequence[float]] | pd.DataFrame,
                                            if not c.startswith("val_") and c not in {"epoch", "lr", "seconds"}]
     fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), squeeze=False)
     epochs = df["epoch"] if "epoch" in df else np.arange(1, len(df) + 1)
-    for ax, name in zip(axes[0], names):
+    for ax, name in zip(axes[0], names, strict=True):
         if name not in df:
             raise ValueError(f"metric {name!r} not in history columns {list(df.columns)}")
         ax.plot(epochs, df[name], "o-", ms=3, label=f"train {name}")

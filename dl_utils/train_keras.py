@@ -10,7 +10,7 @@ from pathlib import Path
 
 import keras
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 
 class TqdmProgress(keras.callbacks.Callback):

@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 MetricFn = Callable[[torch.Tensor, torch.Tensor], float]
 

@@ -1,0 +1,94 @@
+"""Shared fixtures: an isolated data cache and a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+
+# Keras unit tests run on the torch backend: it proves the helpers are backend-neutral and keeps
+# TensorFlow out of this process (importing torchvision after TensorFlow crashes here).
+os.environ.setdefault("KERAS_BACKEND", "torch")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import http.server  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    """Serves files from the server's root; some names misbehave on purpose."""
+
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+    def do_GET(self):  # noqa: N802 (http.server API)
+        server = self.server
+        server.requests.append(self.path)
+        name = self.path.lstrip("/")
+        path = Path(server.root) / name
+        if not path.is_file():
+            self.send_error(404, "not found")
+            return
+        body = path.read_bytes()
+        if server.delay:
+            time.sleep(server.delay)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if name in server.truncate:
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(body)
+
+
+class LocalServer:
+    """A threaded HTTP server on 127.0.0.1 serving ``root``; stopped after the test."""
+
+    def __init__(self, root: Path):
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd.root = str(root)
+        self.httpd.truncate = set()
+        self.httpd.delay = 0.0
+        self.httpd.requests = []
+        self.root = root
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def requests(self) -> list[str]:
+        return self.httpd.requests
+
+    def truncate(self, name: str) -> None:
+        self.httpd.truncate.add(name)
+
+    def slow(self, seconds: float) -> None:
+        self.httpd.delay = seconds
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server(tmp_path):
+    root = tmp_path / "served"
+    root.mkdir()
+    srv = LocalServer(root)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """An empty DL_DATA_DIR, no mirror, online unless a test says otherwise."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv("DL_DATA_DIR", str(path))
+    monkeypatch.delenv("DL_DATA_MIRROR", raising=False)
+    monkeypatch.delenv("DL_OFFLINE", raising=False)
+    return path

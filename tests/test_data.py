@@ -1,0 +1,398 @@
+"""The data layer against a real HTTP server on 127.0.0.1 and real temporary files."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import subprocess
+import sys
+import tarfile
+import textwrap
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dl_utils import config, data
+from dl_utils.data import Dataset, FileSpec
+
+PAYLOAD = b"label,value\n" + b"".join(f"row{i},{i}\n".encode() for i in range(2000))
+
+
+def sha256(b: bytes) -> str:
+    return hashlib.sha256(b).hexdigest()
+
+
+def make_dataset(name: str, url: str | None, payload: bytes = PAYLOAD, filename: str = "table.csv") -> Dataset:
+    return Dataset(name=name, files=(FileSpec(filename, sha256(payload), url),),
+                   description="test data", licence="test", citation="test")
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Files in a cache folder other than the lock: partial or corrupt files would show here."""
+    if not folder.exists():
+        return []
+    return sorted(p.name for p in folder.rglob("*") if p.is_file() and p.name != ".lock")
+
+
+# --------------------------------------------------------------------------- downloads
+
+
+def test_good_download_then_cache_without_network(server, cache):
+    (server.root / "table.csv").write_bytes(PAYLOAD)
+    ds = make_dataset("good", f"{server.url}/table.csv")
+    folder = data.fetch(ds)
+    assert (folder / "table.csv").read_bytes() == PAYLOAD
+    assert leftovers(folder) == ["table.csv"]
+    server.stop()  # the second fetch must come from the verified cache alone
+    assert data.fetch(ds) == folder
+    assert len(server.requests) == 1
+
+
+def test_corrupt_download_is_removed_and_named(server, cache):
+    (server.root / "table.csv").write_bytes(PAYLOAD.replace(b"row1,", b"rowX,"))
+    ds = make_dataset("corrupt", f"{server.url}/table.csv")
+    with pytest.raises(data.ChecksumError) as err:
+        data.fetch(ds)
+    msg = str(err.value)
+    assert "corrupt/table.csv" in msg and sha256(PAYLOAD) in msg
+    assert sha256(PAYLOAD.replace(b"row1,", b"rowX,")) in msg
+    assert "Fix" in msg
+    assert leftovers(cache / "corrupt") == []
+
+
+def test_truncated_download_leaves_nothing(server, cache):
+    (server.root / "table.csv").write_bytes(PAYLOAD)
+    server.truncate("table.csv")
+    ds = make_dataset("truncated", f"{server.url}/table.csv")
+    with pytest.raises(data.DatasetError):
+        data.fetch(ds)
+    assert leftovers(cache / "truncated") == []
+
+
+def test_http_404_is_a_clear_error(server, cache):
+    ds = make_dataset("missing", f"{server.url}/nope.csv")
+    with pytest.raises(data.DownloadError) as err:
+        data.fetch(ds)
+    assert "404" in str(err.value) and "nope.csv" in str(err.value)
+    assert "DL_DATA_MIRROR" in str(err.value)
+    assert leftovers(cache / "missing") == []
+
+
+def test_offline_with_nothing_cached_fails_fast_and_says_how_to_fix(cache, monkeypatch):
+    monkeypatch.setenv("DL_OFFLINE", "1")
+    # a canonical URL that would hang for a long time if it were tried
+    ds = make_dataset("offline", "http://10.255.255.1/table.csv")
+    start = time.time()
+    with pytest.raises(data.DatasetNotAvailableError) as err:
+        data.fetch(ds)
+    assert time.time() - start < 2
+    msg = str(err.value)
+    assert "offline/table.csv" in msg
+    for way in ("internet", "DL_DATA_MIRROR", str(cache / "offline")):
+        assert way in msg
+
+
+def test_mirror_directory_is_used_before_the_canonical_source(tmp_path, cache, monkeypatch):
+    mirror = tmp_path / "mirror"
+    (mirror / "mirrored").mkdir(parents=True)
+    (mirror / "mirrored" / "table.csv").write_bytes(PAYLOAD)
+    monkeypatch.setenv("DL_DATA_MIRROR", str(mirror))
+    monkeypatch.setenv("DL_OFFLINE", "1")
+    folder = data.fetch(make_dataset("mirrored", "http://10.255.255.1/table.csv"))
+    assert (folder / "table.csv").read_bytes() == PAYLOAD
+
+
+def test_mirror_url(server, cache, monkeypatch):
+    (server.root / "viaurl").mkdir()
+    (server.root / "viaurl" / "table.csv").write_bytes(PAYLOAD)
+    monkeypatch.setenv("DL_DATA_MIRROR", server.url + "/")
+    monkeypatch.setenv("DL_OFFLINE", "1")
+    folder = data.fetch(make_dataset("viaurl", None))
+    assert (folder / "table.csv").read_bytes() == PAYLOAD
+    assert server.requests == ["/viaurl/table.csv"]
+
+
+def test_corrupt_mirror_copy_is_rejected(tmp_path, cache, monkeypatch):
+    mirror = tmp_path / "mirror"
+    (mirror / "badmirror").mkdir(parents=True)
+    (mirror / "badmirror" / "table.csv").write_bytes(PAYLOAD[:-10])
+    monkeypatch.setenv("DL_DATA_MIRROR", str(mirror))
+    with pytest.raises(data.ChecksumError) as err:
+        data.fetch(make_dataset("badmirror", None))
+    assert "mirror" in str(err.value)
+    assert leftovers(cache / "badmirror") == []
+
+
+def test_corrupt_cache_file_is_detected_and_removed(server, cache):
+    (server.root / "table.csv").write_bytes(PAYLOAD)
+    ds = make_dataset("cached", f"{server.url}/table.csv")
+    path = data.fetch(ds) / "table.csv"
+    path.write_bytes(b"garbage")
+    with pytest.raises(data.ChecksumError):
+        data.fetch(ds)
+    assert not path.exists()
+    assert (data.fetch(ds) / "table.csv").read_bytes() == PAYLOAD  # re-fetched on the next call
+
+
+def test_gzip_source_is_decompressed_and_hashed_on_content(tmp_path, cache):
+    local = tmp_path / "system"
+    local.mkdir()
+    (local / "table.csv.gz").write_bytes(gzip.compress(PAYLOAD))
+    ds = Dataset("gz", (FileSpec("table.csv", sha256(PAYLOAD), None, gunzip=True),), "t", "t", "t",
+                 local_dirs=(str(local),))
+    assert (data.fetch(ds) / "table.csv").read_bytes() == PAYLOAD
+
+
+def test_two_processes_fetching_at_once_both_succeed(server, cache, tmp_path):
+    (server.root / "table.csv").write_bytes(PAYLOAD)
+    server.slow(0.5)
+    script = tmp_path / "fetch_one.py"
+    script.write_text(textwrap.dedent(f"""
+        import hashlib
+        from dl_utils import data
+        payload_hash = {sha256(PAYLOAD)!r}
+        ds = data.Dataset("concurrent", (data.FileSpec("table.csv", payload_hash, "{server.url}/table.csv"),),
+                          "t", "t", "t")
+        path = data.fetch(ds) / "table.csv"
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == payload_hash
+        print("ok")
+    """))
+    env = {**os.environ, "DL_DATA_DIR": str(cache)}
+    procs = [subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=60) for p in procs]
+    for p, (out, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err
+        assert out.strip() == "ok"
+    assert leftovers(cache / "concurrent") == ["table.csv"]
+    assert len(server.requests) == 1  # the second process found the first one's verified file
+
+
+# --------------------------------------------------------------------------- archives
+
+
+def _tar_with(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name, content in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tf.addfile(info, io.BytesIO(content))
+    return buf.getvalue()
+
+
+def _zip_with(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, content in members.items():
+            zf.writestr(name, content)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("maker,suffix", [(_tar_with, ".tar.gz"), (_zip_with, ".zip")])
+def test_archive_members_escaping_the_folder_are_refused(tmp_path, maker, suffix):
+    archive = tmp_path / f"evil{suffix}"
+    archive.write_bytes(maker({"ok.txt": b"fine", "../escaped.txt": b"evil"}))
+    dest = tmp_path / "out"
+    with pytest.raises(data.UnsafeArchiveError) as err:
+        data.safe_extract(archive, dest)
+    assert "../escaped.txt" in str(err.value)
+    assert not (tmp_path / "escaped.txt").exists()
+    assert not (dest / "ok.txt").exists()  # checked before anything is written
+
+
+def test_truncated_archive_is_malformed(tmp_path):
+    archive = tmp_path / "cut.tar.gz"
+    archive.write_bytes(_tar_with({"a.txt": b"x" * 5000})[:40])
+    with pytest.raises(data.DatasetError):
+        data.safe_extract(archive, tmp_path / "out")
+
+
+def test_zip_members_from_canonical_archive(server, cache):
+    members = {"pack/readme": b"hello", "pack/table.csv": PAYLOAD}
+    (server.root / "pack.zip").write_bytes(_zip_with(members))
+    url = f"{server.url}/pack.zip"
+    ds = Dataset("zipped", tuple(FileSpec(Path(n).name, sha256(b), url, member=n) for n, b in members.items()),
+                 "t", "t", "t")
+    folder = data.fetch(ds)
+    assert (folder / "table.csv").read_bytes() == PAYLOAD
+    assert (folder / "readme").read_bytes() == b"hello"
+    assert server.requests == ["/pack.zip"]  # one download for both members
+    assert leftovers(folder) == ["readme", "table.csv"]
+
+
+def test_unsafe_canonical_archive_leaves_cache_clean(server, cache):
+    (server.root / "evil.zip").write_bytes(_zip_with({"table.csv": PAYLOAD, "../../boom": b"x"}))
+    ds = Dataset("evilzip", (FileSpec("table.csv", sha256(PAYLOAD), f"{server.url}/evil.zip", member="table.csv"),),
+                 "t", "t", "t")
+    with pytest.raises(data.UnsafeArchiveError):
+        data.fetch(ds)
+    assert leftovers(cache / "evilzip") == []
+    assert not (cache / "boom").exists()
+
+
+# --------------------------------------------------------------------------- loaders on files the tests make
+
+
+def _cifar_batch(n: int, seed: int) -> tuple[bytes, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n).astype(np.uint8)
+    images = rng.integers(0, 256, (n, 32, 32, 3)).astype(np.uint8)
+    planes = images.transpose(0, 3, 1, 2).reshape(n, -1)  # R plane, G plane, B plane
+    return np.concatenate([labels[:, None], planes], axis=1).tobytes(), images, labels
+
+
+def test_load_cifar10_from_a_binary_archive(server, cache, monkeypatch):
+    members, expected = {}, {}
+    for i, name in enumerate([f"data_batch_{k}.bin" for k in range(1, 6)] + ["test_batch.bin"]):
+        raw, images, labels = _cifar_batch(20, i)
+        members[f"cifar-10-batches-bin/{name}"] = raw
+        expected[name] = (images, labels)
+    members["cifar-10-batches-bin/batches.meta.txt"] = "\n".join(data.CIFAR10_CLASSES).encode()
+    archive = _tar_with(members)
+    (server.root / "cifar-10-binary.tar.gz").write_bytes(archive)
+    ds = Dataset("cifar-10", (FileSpec("cifar-10-binary.tar.gz", "md5:" + hashlib.md5(archive).hexdigest(),
+                                       f"{server.url}/cifar-10-binary.tar.gz"),), "t", "t", "t")
+    monkeypatch.setitem(data.REGISTRY, "cifar-10", ds)
+    (x, y), (xt, yt) = data.load_cifar10()
+    assert x.shape == (100, 32, 32, 3) and x.dtype == np.uint8 and y.shape == (100,)
+    np.testing.assert_array_equal(x[:20], expected["data_batch_1.bin"][0])
+    np.testing.assert_array_equal(yt, expected["test_batch.bin"][1])
+    (xs, ys), _ = data.load_cifar10(subset=10)
+    assert len(xs) <= 10
+
+
+def test_cifar_batch_of_wrong_length_is_malformed(tmp_path):
+    path = tmp_path / "data_batch_1.bin"
+    path.write_bytes(b"\x00" * 3000)
+    with pytest.raises(data.MalformedDataError, match="3,073-byte records"):
+        data.read_cifar10_bin(path)
+
+
+def test_load_hymenoptera_from_an_image_folder_zip(server, cache, monkeypatch):
+    from PIL import Image
+
+    members = {}
+    for split, label, k in [("train", "ants", 0), ("train", "bees", 1), ("val", "ants", 2), ("val", "bees", 3)]:
+        buf = io.BytesIO()
+        Image.new("RGB", (8, 8), (k * 60, 0, 0)).save(buf, format="JPEG")
+        members[f"hymenoptera_data/{split}/{label}/{k}.jpg"] = buf.getvalue()
+    members["hymenoptera_data/train/ants/imageNotFound.gif"] = b"GIF89a"
+    (server.root / "h.zip").write_bytes(_zip_with(members))
+    url = f"{server.url}/h.zip"
+    ds = Dataset("hymenoptera", tuple(FileSpec(n, sha256(b), url, member=n) for n, b in members.items()),
+                 "t", "t", "t")
+    monkeypatch.setitem(data.REGISTRY, "hymenoptera", ds)
+    df = data.load_hymenoptera()
+    assert list(df.columns) == ["path", "split", "label"]
+    assert len(df) == 4 and set(df["label"]) == {"ants", "bees"}
+    assert Image.open(df["path"].iloc[0]).size == (8, 8)
+
+
+def test_hymenoptera_registry_matches_the_published_checksums():
+    ds = data.get_dataset("hymenoptera")
+    jpgs = [s for s in ds.files if s.name.endswith((".jpg", ".jpeg"))]
+    assert len(jpgs) == 244 + 153 and all(len(s.hash) == 64 for s in ds.files)
+
+
+# --------------------------------------------------------------------------- malformed content
+
+
+def test_csv_missing_columns_is_a_clear_error(tmp_path):
+    path = tmp_path / "telco.csv"
+    path.write_text("customerID,gender\n1,Male\n")
+    with pytest.raises(data.MalformedDataError) as err:
+        data.read_telco_csv(path)
+    assert "missing expected column" in str(err.value) and "Churn" in str(err.value)
+
+
+def test_pima_csv_with_wrong_width(tmp_path):
+    path = tmp_path / "pima.csv"
+    path.write_text("1,2,3\n4,5,6\n")
+    with pytest.raises(data.MalformedDataError, match="expected 9 columns"):
+        data.read_pima_csv(path)
+
+
+def test_airline_csv_with_bad_months(tmp_path):
+    path = tmp_path / "air.csv"
+    path.write_text('Month,Passengers\n"not a month",1\n')
+    with pytest.raises(data.MalformedDataError, match="Month"):
+        data.read_airline_csv(path)
+
+
+def test_sms_line_without_tab(tmp_path):
+    path = tmp_path / "sms"
+    path.write_text("ham\tfine\nspam this line has no tab\n")
+    with pytest.raises(data.MalformedDataError, match="line 2"):
+        data.read_sms_spam(path)
+
+
+def test_truncated_idx_file(tmp_path):
+    path = tmp_path / "x-idx3-ubyte"
+    header = bytes([0, 0, 8, 3]) + (10).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
+    path.write_bytes(header + b"\x00" * 100)
+    with pytest.raises(data.MalformedDataError, match="truncated"):
+        data.read_idx(path)
+
+
+def test_unknown_dataset_name():
+    with pytest.raises(data.DatasetError, match="Known:"):
+        data.fetch("no-such-dataset")
+
+
+# --------------------------------------------------------------------------- subsets, CLI, import cost
+
+
+def test_stratified_head_is_balanced_and_deterministic():
+    y = np.array([0, 1, 1, 2, 0, 2, 1, 0, 2, 2])
+    idx = data.stratified_head(y, 6)
+    assert list(idx) == [0, 1, 2, 3, 4, 5]
+    assert np.bincount(y[idx]).tolist() == [2, 2, 2]
+    assert len(data.stratified_head(y, None)) == len(y)
+    with pytest.raises(ValueError):
+        data.stratified_head(y, 0)
+
+
+def test_cli_list_and_fetch(server, cache, capsys):
+    assert data.main(["list"]) == 0
+    assert "mnist" in capsys.readouterr().out
+    assert data.main(["fetch", "no-such-dataset"]) == 1
+
+
+def test_import_is_light():
+    code = ("import sys, time; t = time.time(); import dl_utils, dl_utils.data; "
+            "print(time.time() - t, 'torch' in sys.modules, 'tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[1:] == ["False", "False"]
+    assert float(out[0]) < 2.0  # about 0.5 s on an idle laptop; generous for a loaded CI machine
+
+
+# --------------------------------------------------------------------------- the real datasets (mirror)
+
+needs_mirror = pytest.mark.skipif(not os.environ.get("DL_DATA_MIRROR"), reason="DL_DATA_MIRROR not set")
+
+
+@needs_mirror
+def test_real_small_datasets_load_with_documented_shapes(tmp_path, monkeypatch):
+    monkeypatch.setenv("DL_DATA_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("DL_OFFLINE", "1")
+    df = data.load_telco_churn()
+    assert df.shape == (7043, 21) and df["TotalCharges"].isna().sum() == 11
+    assert df["Churn"].value_counts().to_dict() == {"No": 5174, "Yes": 1869}
+    sms = data.load_sms_spam()
+    assert sms.shape == (5574, 2) and (sms["label"] == "spam").sum() == 747
+    pima = data.load_pima_diabetes()
+    assert pima.shape == (768, 9) and pima["Outcome"].sum() == 268
+    air = data.load_airline_passengers()
+    assert len(air) == 144 and air.iloc[0] == 112 and air.iloc[-1] == 432
+    text = data.load_tiny_shakespeare()
+    assert len(text) == 1_115_394 and len(set(text)) == 65
+    (x, y), (xt, yt) = data.load_mnist(subset=100, test_subset=50)
+    assert x.shape == (100, 28, 28) and x.dtype == np.uint8 and np.bincount(y).tolist() == [10] * 10
+    assert xt.shape == (50, 28, 28)
+    assert config.data_dir() == (tmp_path / "cache").resolve()

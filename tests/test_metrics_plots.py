@@ -1,0 +1,127 @@
+"""metrics against scikit-learn; plots draw real figures and reject wrong shapes."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from sklearn import metrics as skm  # noqa: E402
+from sklearn.datasets import load_breast_cancer, load_digits  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
+
+from dl_utils import metrics, plots  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def binary():
+    x, y = load_breast_cancer(return_X_y=True)
+    xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.3, random_state=0, stratify=y)
+    model = LogisticRegression(max_iter=5000).fit(xtr, ytr)
+    return yte, model.predict_proba(xte)[:, 1]
+
+
+@pytest.fixture(scope="module")
+def digits():
+    x, y = load_digits(return_X_y=True)
+    xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.3, random_state=0, stratify=y)
+    pred = LogisticRegression(max_iter=5000).fit(xtr, ytr).predict(xte)
+    return yte, pred
+
+
+def test_binary_scores_match_sklearn(binary):
+    y, s = binary
+    got = metrics.binary_scores(y, s, threshold=0.3)
+    pred = (s >= 0.3).astype(int)
+    assert got["precision"] == pytest.approx(skm.precision_score(y, pred))
+    assert got["recall"] == pytest.approx(skm.recall_score(y, pred))
+    assert got["f1"] == pytest.approx(skm.f1_score(y, pred))
+    assert got["roc_auc"] == pytest.approx(skm.roc_auc_score(y, s))
+    assert got["pr_auc"] == pytest.approx(skm.average_precision_score(y, s))
+
+
+def test_threshold_sweep_matches_sklearn_at_each_threshold(binary):
+    y, s = binary
+    sweep = metrics.threshold_sweep(y, s, thresholds=[0.2, 0.5, 0.8], cost_fn=5, cost_fp=1)
+    for _, row in sweep.iterrows():
+        pred = (s >= row["threshold"]).astype(int)
+        assert row["precision"] == pytest.approx(skm.precision_score(y, pred, zero_division=0))
+        assert row["recall"] == pytest.approx(skm.recall_score(y, pred))
+        tn, fp, fn, tp = skm.confusion_matrix(y, pred).ravel()
+        assert (row["tp"], row["fp"], row["fn"], row["tn"]) == (tp, fp, fn, tn)
+        assert row["cost"] == 5 * fn + fp
+
+
+def test_tune_threshold_rules(binary):
+    y, s = binary
+    t_recall = metrics.tune_threshold(y, s, min_recall=0.99)
+    assert skm.recall_score(y, s >= t_recall) >= 0.99
+    sweep = metrics.threshold_sweep(y, s, cost_fn=10, cost_fp=1)
+    t_cost = metrics.tune_threshold(y, s, cost_fn=10, cost_fp=1)
+    assert sweep.loc[sweep["threshold"] == t_cost, "cost"].iloc[0] == sweep["cost"].min()
+    t_f1 = metrics.tune_threshold(y, s)
+    assert sweep.loc[sweep["threshold"] == t_f1, "f1"].iloc[0] == sweep["f1"].max()
+    with pytest.raises(ValueError, match="no threshold reaches"):
+        metrics.tune_threshold(np.array([1, 0]), np.array([0.01, 0.99]), min_recall=1.0)
+
+
+def test_multiclass_and_report(digits):
+    y, p = digits
+    got = metrics.multiclass_scores(y, p)
+    assert got["macro_f1"] == pytest.approx(skm.f1_score(y, p, average="macro"))
+    assert got["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y, p))
+    frame = metrics.classification_report_frame(y, p, target_names=[str(d) for d in range(10)])
+    assert list(frame.columns) == ["precision", "recall", "f1-score", "support"]
+    assert frame.loc["3", "recall"] == pytest.approx(skm.recall_score(y, p, labels=[3], average=None)[0])
+    assert frame.loc["macro avg", "f1-score"] == pytest.approx(got["macro_f1"])
+
+
+def test_regression_errors():
+    y, p = np.array([100.0, 200.0, 300.0]), np.array([110.0, 190.0, 330.0])
+    got = metrics.regression_errors(y, p)
+    assert got["rmse"] == pytest.approx(np.sqrt((100 + 100 + 900) / 3))
+    assert got["mae"] == pytest.approx(50 / 3)
+    assert got["mape"] == pytest.approx(100 * (0.1 + 0.05 + 0.1) / 3)
+
+
+def test_length_mismatch_is_a_clear_error():
+    with pytest.raises(ValueError, match="same length"):
+        metrics.binary_scores([0, 1, 1], [0.2, 0.9])
+
+
+def test_plots_draw(binary, digits):
+    y, s = binary
+    yd, pd_ = digits
+    figs = [
+        plots.plot_history({"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "accuracy": [0.5, 0.8]}),
+        plots.plot_confusion_matrix(yd, pd_, labels=[str(d) for d in range(10)], normalize=True),
+        plots.plot_roc_pr(y, {"logreg": s, "noise": np.linspace(0, 1, len(y))}),
+        plots.plot_image_grid(np.random.rand(5, 8, 8), titles=list("abcde"), ncols=3),
+        plots.plot_image_grid(np.random.rand(2, 8, 8, 3)),
+        plots.plot_forecast(pd.Series([1.0, 2, 3, 4]), {"naive": pd.Series([1.0, 2], index=[2, 3])}, split=2),
+        plots.plot_decision_boundary(lambda p: (p[:, 0] > 0).astype(int), np.random.randn(20, 2),
+                                     np.arange(20) % 2, steps=20),
+    ]
+    for fig in figs:
+        assert isinstance(fig, plt.Figure) and fig.axes
+        plt.close(fig)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: plots.plot_image_grid(np.zeros((4, 4))),
+    lambda: plots.plot_image_grid(np.zeros((2, 4, 4)), titles=["one"]),
+    lambda: plots.plot_confusion_matrix([0, 1], [0, 1, 1]),
+    lambda: plots.plot_roc_pr(np.array([0, 1]), {"m": [0.1, 0.2, 0.3]}),
+    lambda: plots.plot_decision_boundary(lambda p: p[:, 0], np.zeros((3, 3)), np.zeros(3)),
+    lambda: plots.plot_history({}),
+    lambda: plots.plot_history({"loss": [1.0]}, metrics=["accuracy"]),
+])
+def test_plots_reject_wrong_shapes(call):
+    with pytest.raises(ValueError):
+        call()
+    plt.close("all")
