@@ -16,7 +16,7 @@ endef
 
 help:
 	@echo "make setup           create $(VENV) (Python 3.11), install requirements + dl_utils, register the Jupyter kernel"
-	@echo "make test            unit tests, then every notebook under nbval with DL_PROFILE=smoke"
+	@echo "make test            ruff, unit tests, then every notebook under nbval with DL_PROFILE=smoke"
 	@echo "make execute-all     run every notebook in place with DL_PROFILE=full (writes results/*.json)"
 	@echo "make execute NB=02   run one notebook in place (full profile)"
 	@echo "make data            prefetch every dataset into the cache (DL_DATA_DIR, default data/)"
@@ -34,7 +34,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	@touch $@
 	@echo "setup done: activate with 'source $(BIN)/activate', or just use make targets"
 
-test: setup test-unit test-notebooks
+test: setup lint test-unit test-notebooks
 
 test-unit: setup
 	$(call run_pytest,$(BIN)/python -m pytest -q tests,unit tests)
