@@ -85,14 +85,16 @@ def threshold_sweep(y_true: Sequence, scores: Sequence, thresholds: Sequence[flo
 
 
 def tune_threshold(y_true: Sequence, scores: Sequence, *, min_recall: float | None = None,
-                   cost_fn: float | None = None, cost_fp: float | None = None) -> float:
+                   cost_fn: float | None = None, cost_fp: float | None = None,
+                   thresholds: Sequence[float] | None = None) -> float:
     """Choose a decision threshold on validation data.
 
     With ``cost_fn``/``cost_fp``: the threshold of least expected cost (among those reaching
     ``min_recall`` if given). With only ``min_recall``: the highest threshold whose recall
     still reaches it (the best precision at that recall). Otherwise: the best F1.
+    ``thresholds`` are the candidates (default 0.05, 0.06, …, 0.95).
     """
-    sweep = threshold_sweep(y_true, scores, cost_fn=cost_fn, cost_fp=cost_fp)
+    sweep = threshold_sweep(y_true, scores, thresholds, cost_fn=cost_fn, cost_fp=cost_fp)
     if min_recall is not None:
         ok = sweep[sweep["recall"] >= min_recall]
         if ok.empty:

@@ -157,7 +157,8 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
         else:
             bad_epochs += 1
             if patience is not None and bad_epochs >= patience:
-                bar.write(f"early stopping after epoch {epoch}: {monitor} has not improved for {patience} epochs")
+                if progress:
+                    bar.write(f"early stopping after epoch {epoch}: {monitor} has not improved for {patience} epochs")
                 break
     bar.close()
     if patience is not None and best_state is not None:

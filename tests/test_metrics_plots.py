@@ -125,3 +125,9 @@ def test_plots_reject_wrong_shapes(call):
     with pytest.raises(ValueError):
         call()
     plt.close("all")
+
+
+def test_tune_threshold_accepts_custom_candidates(binary):
+    y, s = binary
+    t = metrics.tune_threshold(y, s, cost_fn=5, cost_fp=1, thresholds=[0.01, 0.02, 0.5])
+    assert t in {0.01, 0.02, 0.5}
