@@ -5,6 +5,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 NB     ?=
 PYTEST_NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=900
+# Smoke notebooks run with one OpenMP/BLAS thread unless OMP_NUM_THREADS says otherwise: on a busy 2-core
+# machine PyTorch's spinning worker threads were seen to stall small models 10-30x.
 # pytest exit code 5 means "no tests collected": here that is a broken suite, so say so and fail.
 define run_pytest
 	@set +e; $(1); rc=$$?; set -e; \
@@ -40,7 +42,7 @@ test-unit: setup
 	$(call run_pytest,$(BIN)/python -m pytest -q tests,unit tests)
 
 test-notebooks: setup
-	$(call run_pytest,DL_PROFILE=smoke $(BIN)/python -m pytest -q $(PYTEST_NBVAL) notebooks/,notebooks)
+	$(call run_pytest,DL_PROFILE=smoke OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest -q $(PYTEST_NBVAL) notebooks/,notebooks)
 
 execute-all: setup
 	@nbs=(notebooks/[0-9][0-9]_*.ipynb); i=0; for nb in "$${nbs[@]}"; do i=$$((i+1)); \
