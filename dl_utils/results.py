@@ -157,8 +157,7 @@ def table(results_dir: Path | None = None) -> str:
              "|---|---|---|---|---|---|"]
     for r in load_all(results_dir):
         h = r["headline"]
-        op, value = r["bars"].get("full", {}).get(h, ["", float("nan")])
-        bar = f"{h} {op} {value:g}" if op else "—"
+        bar = "; ".join(f"{k} {op} {value:g}" for k, (op, value) in r["bars"].get("full", {}).items()) or "—"
         result = f"{h} = {_fmt(r['metrics'][h])}" + (f" ({r['summary']})" if r.get("summary") else "")
         lines.append(
             f"| `{r['notebook']}` | {result} | {bar} | {'yes' if r['passed'] else '**no**'} | "

@@ -87,7 +87,7 @@ def test_table_and_readme_update(results_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("DL_PROFILE", "full")
     results.record("99_test", {"acc": 0.95, "rmse": 0.5}, BARS, headline="acc", summary="demo", seconds=120)
     table = results.table()
-    assert "| `99_test` | acc = 0.9500 (demo) | acc >= 0.9 | yes |" in table
+    assert "| `99_test` | acc = 0.9500 (demo) | acc >= 0.9; rmse <= 1 | yes |" in table
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{results.START_MARK}\nold\n{results.END_MARK}\nouter\n")
     assert results.update_readme(readme)
