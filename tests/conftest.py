@@ -92,3 +92,14 @@ def cache(tmp_path, monkeypatch):
     monkeypatch.delenv("DL_DATA_MIRROR", raising=False)
     monkeypatch.delenv("DL_OFFLINE", raising=False)
     return path
+
+
+@pytest.fixture
+def mirror_cache(tmp_path, monkeypatch):
+    """A fresh offline cache fed from DL_DATA_MIRROR (the real datasets); skips without a mirror."""
+    if not os.environ.get("DL_DATA_MIRROR"):
+        pytest.skip("DL_DATA_MIRROR not set: the real datasets are not available offline")
+    path = tmp_path / "cache"
+    monkeypatch.setenv("DL_DATA_DIR", str(path))
+    monkeypatch.setenv("DL_OFFLINE", "1")
+    return path

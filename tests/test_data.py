@@ -374,13 +374,7 @@ def test_import_is_light():
 
 # --------------------------------------------------------------------------- the real datasets (mirror)
 
-needs_mirror = pytest.mark.skipif(not os.environ.get("DL_DATA_MIRROR"), reason="DL_DATA_MIRROR not set")
-
-
-@needs_mirror
-def test_real_small_datasets_load_with_documented_shapes(tmp_path, monkeypatch):
-    monkeypatch.setenv("DL_DATA_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("DL_OFFLINE", "1")
+def test_real_small_datasets_load_with_documented_shapes(mirror_cache):
     df = data.load_telco_churn()
     assert df.shape == (7043, 21) and df["TotalCharges"].isna().sum() == 11
     assert df["Churn"].value_counts().to_dict() == {"No": 5174, "Yes": 1869}
@@ -395,4 +389,4 @@ def test_real_small_datasets_load_with_documented_shapes(tmp_path, monkeypatch):
     (x, y), (xt, yt) = data.load_mnist(subset=100, test_subset=50)
     assert x.shape == (100, 28, 28) and x.dtype == np.uint8 and np.bincount(y).tolist() == [10] * 10
     assert xt.shape == (50, 28, 28)
-    assert config.data_dir() == (tmp_path / "cache").resolve()
+    assert config.data_dir() == mirror_cache.resolve()

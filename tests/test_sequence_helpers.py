@@ -9,8 +9,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 import torch
@@ -19,17 +17,8 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from dl_utils import data, metrics
 
-needs_mirror = pytest.mark.skipif(not os.environ.get("DL_DATA_MIRROR"), reason="DL_DATA_MIRROR not set")
 
-
-@pytest.fixture
-def offline_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("DL_DATA_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("DL_OFFLINE", "1")
-
-
-@needs_mirror
-def test_airline_baselines_match_the_issue(offline_cache):
+def test_airline_baselines_match_the_issue(mirror_cache):
     y = data.load_airline_passengers().to_numpy(dtype="float64")
     assert len(y) == 144
     n_train = int(len(y) * 0.67)
@@ -44,8 +33,7 @@ def test_airline_baselines_match_the_issue(offline_cache):
                                  abs=0.006)
 
 
-@needs_mirror
-def test_airline_sarima_one_step(offline_cache):
+def test_airline_sarima_one_step(mirror_cache):
     from statsmodels.tsa.statespace.sarimax import SARIMAX
 
     y = data.load_airline_passengers().to_numpy(dtype="float64")
@@ -55,8 +43,7 @@ def test_airline_sarima_one_step(offline_cache):
     assert metrics.regression_errors(y[96:], pred)["rmse"] == pytest.approx(13.75, abs=0.05)
 
 
-@needs_mirror
-def test_sms_spam_counts_and_smoke_subset(offline_cache):
+def test_sms_spam_counts_and_smoke_subset(mirror_cache):
     df = data.load_sms_spam()
     assert len(df) == 5574 and (df["label"] == "spam").sum() == 747
     smoke = data.load_sms_spam(subset=600)

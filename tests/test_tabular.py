@@ -8,24 +8,12 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
-import pytest
 
 from dl_utils import data, metrics
 
-needs_mirror = pytest.mark.skipif(not os.environ.get("DL_DATA_MIRROR"), reason="DL_DATA_MIRROR not set")
 
-
-@pytest.fixture
-def offline_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("DL_DATA_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("DL_OFFLINE", "1")
-
-
-@needs_mirror
-def test_pima_zeros_mean_missing_only_where_the_notebook_says(offline_cache):
+def test_pima_zeros_mean_missing_only_where_the_notebook_says(mirror_cache):
     df = data.load_pima_diabetes()
     zeros = (df == 0).sum()
     assert zeros[["Glucose", "BloodPressure", "SkinThickness", "Insulin", "BMI"]].tolist() == [5, 35, 227, 374, 11]
@@ -33,8 +21,7 @@ def test_pima_zeros_mean_missing_only_where_the_notebook_says(offline_cache):
     assert (df["DiabetesPedigreeFunction"] > 0).all()  # the notebook takes log(DPF) and log(Age)
 
 
-@needs_mirror
-def test_telco_blank_total_charges_are_new_customers(offline_cache):
+def test_telco_blank_total_charges_are_new_customers(mirror_cache):
     df = data.load_telco_churn()
     blank = df[df["TotalCharges"].isna()]
     assert len(blank) == 11
