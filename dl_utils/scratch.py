@@ -86,6 +86,15 @@ def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
+def _check_input(layer: object, x: Array, ndim: int | None, layout: str, last: int | None = None,
+                 axis: int = -1) -> None:
+    """Raise a ValueError that names the layer, the layout it expects and the shape it got."""
+    shape = np.shape(x)
+    if (ndim is not None and len(shape) != ndim) or (last is not None and (not shape or shape[axis] != last)):
+        want = f"{layout}" + (f" with {last} at axis {axis}" if last is not None else "")
+        raise ValueError(f"{type(layer).__name__} expects input {want}, got shape {shape}")
+
+
 # --------------------------------------------------------------------------- layers
 
 
@@ -126,6 +135,7 @@ class Dense(Layer):
                        "b": np.zeros(n_out, dtype=dtype)}
 
     def forward(self, x: Array, training: bool = True) -> Array:
+        _check_input(self, x, None, "(..., n_in)", last=self.params["W"].shape[0])
         self._x = x
         return x @ self.params["W"] + self.params["b"]
 
@@ -303,6 +313,7 @@ class Conv2D(Layer):
 
     def forward(self, x: Array, training: bool = True) -> Array:
         (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
+        _check_input(self, x, 4, "(N, C, H, W)", last=self.params["W"].shape[1], axis=1)
         n, c, h, w = x.shape
         xp = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)      # padded, channels-last
         xp[:, ph:ph + h, pw:pw + w, :] = x.transpose(0, 2, 3, 1)
@@ -346,6 +357,7 @@ class MaxPool2D(Layer):
         self.stride = self.kernel if stride is None else _pair(stride)
 
     def forward(self, x: Array, training: bool = True) -> Array:
+        _check_input(self, x, 4, "(N, C, H, W)")
         best = arg = None
         for k, sl in _offsets(x, *self.kernel, *self.stride):
             if best is None:
@@ -373,6 +385,7 @@ class AvgPool2D(Layer):
         self.stride = self.kernel if stride is None else _pair(stride)
 
     def forward(self, x: Array, training: bool = True) -> Array:
+        _check_input(self, x, 4, "(N, C, H, W)")
         self._shape = x.shape
         return sum(x[sl] for _, sl in _offsets(x, *self.kernel, *self.stride)) / (self.kernel[0] * self.kernel[1])
 
@@ -516,6 +529,7 @@ class _Recurrent(Layer):
         self.hidden_size = hidden_size
 
     def forward(self, x: Array, training: bool = True, state0: State | None = None) -> Array:
+        _check_input(self, x, 3, "(N, T, D)", last=self.params["W_ih"].shape[1])
         n, t, _ = x.shape
         p = self.params
         state = self.cell.initial_state(n, x.dtype) if state0 is None else tuple(state0)

@@ -388,3 +388,17 @@ def test_module_imports_only_numpy():
     roots |= {node.module.split(".")[0] for node in ast.walk(tree)
               if isinstance(node, ast.ImportFrom) and node.module}
     assert roots <= {"numpy", "__future__", "collections", "dataclasses"}, roots
+
+
+@pytest.mark.parametrize("layer,x,expected", [
+    (lambda: S.Dense(4, 3), np.zeros((2, 5)), "Dense expects input (..., n_in) with 4"),
+    (lambda: S.Conv2D(3, 4, 3), np.zeros((2, 1, 8, 8)), "Conv2D expects input (N, C, H, W) with 3 at axis 1"),
+    (lambda: S.Conv2D(1, 4, 3), np.zeros((2, 8, 8)), "got shape (2, 8, 8)"),
+    (lambda: S.MaxPool2D(), np.zeros((8, 8)), "MaxPool2D expects input (N, C, H, W)"),
+    (lambda: S.AvgPool2D(), np.zeros((8, 8)), "AvgPool2D expects input (N, C, H, W)"),
+    (lambda: S.GRU(5, 8), np.zeros((2, 7, 3)), "GRU expects input (N, T, D) with 5"),
+])
+def test_wrong_input_shapes_get_a_clear_error(layer, x, expected):
+    with pytest.raises(ValueError) as err:
+        layer().forward(x)
+    assert expected in str(err.value)
