@@ -348,13 +348,17 @@ def _offsets(x: Array, kh: int, kw: int, sh: int, sw: int) -> Iterator[tuple[int
             yield i * kw + j, (slice(None), slice(None), slice(i, i + sh * oh, sh), slice(j, j + sw * ow, sw))
 
 
-class MaxPool2D(Layer):
-    """Max pooling; the gradient goes only to the (first) arg-max of each window."""
+class _Pool2D(Layer):
+    """Shared by the pooling layers: window size and stride (default: the window, no overlap)."""
 
     def __init__(self, kernel_size: int | tuple[int, int] = 2, stride: int | tuple[int, int] | None = None) -> None:
         super().__init__()
         self.kernel = _pair(kernel_size)
         self.stride = self.kernel if stride is None else _pair(stride)
+
+
+class MaxPool2D(_Pool2D):
+    """Max pooling; the gradient goes only to the (first) arg-max of each window."""
 
     def forward(self, x: Array, training: bool = True) -> Array:
         _check_input(self, x, 4, "(N, C, H, W)")
@@ -376,13 +380,8 @@ class MaxPool2D(Layer):
         return dx
 
 
-class AvgPool2D(Layer):
+class AvgPool2D(_Pool2D):
     """Average pooling; each input in a window receives ``dout / (kh·kw)``."""
-
-    def __init__(self, kernel_size: int | tuple[int, int] = 2, stride: int | tuple[int, int] | None = None) -> None:
-        super().__init__()
-        self.kernel = _pair(kernel_size)
-        self.stride = self.kernel if stride is None else _pair(stride)
 
     def forward(self, x: Array, training: bool = True) -> Array:
         _check_input(self, x, 4, "(N, C, H, W)")
