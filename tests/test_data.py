@@ -311,25 +311,16 @@ def test_csv_missing_columns_is_a_clear_error(tmp_path):
     assert "missing expected column" in str(err.value) and "Churn" in str(err.value)
 
 
-def test_pima_csv_with_wrong_width(tmp_path):
-    path = tmp_path / "pima.csv"
-    path.write_text("1,2,3\n4,5,6\n")
-    with pytest.raises(data.MalformedDataError, match="expected 9 columns"):
-        data.read_pima_csv(path)
-
-
-def test_airline_csv_with_bad_months(tmp_path):
-    path = tmp_path / "air.csv"
-    path.write_text('Month,Passengers\n"not a month",1\n')
-    with pytest.raises(data.MalformedDataError, match="Month"):
-        data.read_airline_csv(path)
-
-
-def test_sms_line_without_tab(tmp_path):
-    path = tmp_path / "sms"
-    path.write_text("ham\tfine\nspam this line has no tab\n")
-    with pytest.raises(data.MalformedDataError, match="line 2"):
-        data.read_sms_spam(path)
+@pytest.mark.parametrize("reader,content,message", [
+    (data.read_pima_csv, "1,2,3\n4,5,6\n", "expected 9 columns"),
+    (data.read_airline_csv, 'Month,Passengers\n"not a month",1\n', "Month"),
+    (data.read_sms_spam, "ham\tfine\nspam this line has no tab\n", "line 2"),
+], ids=["pima-wrong-width", "airline-bad-months", "sms-line-without-tab"])
+def test_malformed_files_get_a_clear_error(tmp_path, reader, content, message):
+    path = tmp_path / "malformed"
+    path.write_text(content)
+    with pytest.raises(data.MalformedDataError, match=message):
+        reader(path)
 
 
 def test_truncated_idx_file(tmp_path):
