@@ -4,6 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 NB     ?=
+KERNEL := dl-in-practice
 PYTEST_NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=900
 # Smoke notebooks run with one OpenMP/BLAS thread unless OMP_NUM_THREADS says otherwise: on a busy 2-core
 # machine PyTorch's spinning worker threads were seen to stall small models 10-30x.
@@ -19,7 +20,7 @@ endef
 help:
 	@echo "make setup           create $(VENV) (Python 3.11), install requirements + dl_utils, register the Jupyter kernel"
 	@echo "make test            ruff, unit tests, then every notebook under nbval with DL_PROFILE=smoke"
-	@echo "make execute-all     run every notebook in place with DL_PROFILE=full (writes results/*.json)"
+	@echo "make execute-all     run every notebook in place with DL_PROFILE=full (the only way results/*.json is written)"
 	@echo "make execute NB=02   run one notebook in place (full profile)"
 	@echo "make data            prefetch every dataset into the cache (DL_DATA_DIR, default data/)"
 	@echo "make results         regenerate the README results table from results/*.json"
@@ -32,7 +33,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
-	$(BIN)/python -m ipykernel install --user --name dl-in-practice --display-name "Python 3 (dl-in-practice)" >/dev/null
+	$(BIN)/python -m ipykernel install --user --name $(KERNEL) --display-name "Python 3 ($(KERNEL))" >/dev/null
 	@touch $@
 	@echo "setup done: activate with 'source $(BIN)/activate', or just use make targets"
 
@@ -42,21 +43,33 @@ test-unit: setup
 	$(call run_pytest,$(BIN)/python -m pytest -q tests,unit tests)
 
 test-notebooks: setup
-	$(call run_pytest,DL_PROFILE=smoke OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest -q $(PYTEST_NBVAL) notebooks/,notebooks)
+	$(call run_pytest,DL_PROFILE=smoke DL_STRICT_BARS=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest -q $(PYTEST_NBVAL) notebooks/,notebooks)
+
+# The documented runs: the only ones that write the committed results/*.json (DL_RESULTS_OFFICIAL)
+# and fail on a missed bar (DL_STRICT_BARS). The source state is taken before papermill rewrites
+# the notebook in place, so each record says which commit it ran from and whether the notebook
+# or dl_utils differed from it.
+define execute_one
+	nb="$(1)"; commit=$$(git rev-parse --short HEAD 2>/dev/null || true); \
+	  if [ -n "$$commit" ] && [ -z "$$(git status --porcelain -- "$$nb" dl_utils)" ]; then clean=1; else clean=0; fi; \
+	  [ "$$clean" = 1 ] || echo "      note: $$nb or dl_utils differs from $$commit; the record will say so" >&2; \
+	  start=$$(date +%s); \
+	  DL_PROFILE=$${DL_PROFILE:-full} DL_RESULTS_OFFICIAL=1 DL_STRICT_BARS=1 DL_SOURCE_COMMIT=$$commit DL_SOURCE_CLEAN=$$clean \
+	    $(BIN)/papermill --cwd notebooks -k $(KERNEL) --log-level WARNING "$$nb" "$$nb" || exit 1; \
+	  echo "      done in $$(( $$(date +%s) - start )) s"
+endef
 
 execute-all: setup
 	@nbs=(notebooks/[0-9][0-9]_*.ipynb); i=0; for nb in "$${nbs[@]}"; do i=$$((i+1)); \
-	  echo "[$$i/$${#nbs[@]}] $$nb (DL_PROFILE=$${DL_PROFILE:-full})"; start=$$(date +%s); \
-	  DL_PROFILE=$${DL_PROFILE:-full} $(BIN)/papermill --cwd notebooks -k python3 --log-level WARNING "$$nb" "$$nb" || exit 1; \
-	  echo "      done in $$(( $$(date +%s) - start )) s"; done
+	  echo "[$$i/$${#nbs[@]}] $$nb (DL_PROFILE=$${DL_PROFILE:-full})"; \
+	  $(call execute_one,$$nb); done
 	$(MAKE) --no-print-directory results
 
 execute: setup
 	@test -n "$(NB)" || { echo "usage: make execute NB=02" >&2; exit 2; }
 	@nb=$$(ls notebooks/$(NB)*.ipynb 2>/dev/null | head -1); test -n "$$nb" || { echo "no notebook matches notebooks/$(NB)*.ipynb" >&2; exit 2; }; \
-	  echo "$$nb (DL_PROFILE=$${DL_PROFILE:-full})"; start=$$(date +%s); \
-	  DL_PROFILE=$${DL_PROFILE:-full} $(BIN)/papermill --cwd notebooks -k python3 --log-level WARNING "$$nb" "$$nb" && \
-	  echo "done in $$(( $$(date +%s) - start )) s"
+	  echo "$$nb (DL_PROFILE=$${DL_PROFILE:-full})"; \
+	  $(call execute_one,$$nb)
 	$(MAKE) --no-print-directory results
 
 data: setup
@@ -69,4 +82,4 @@ lint: setup
 	$(BIN)/ruff check dl_utils tests notebooks
 
 clean-smoke:
-	rm -rf results/smoke
+	rm -rf results/smoke results/local

@@ -12,6 +12,7 @@ import platform
 import random
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,15 +24,34 @@ class ProfileError(ValueError):
     """``DL_PROFILE`` holds something other than ``smoke`` or ``full``."""
 
 
-def get_profile() -> str:
-    """Return the run profile from ``DL_PROFILE`` (``smoke`` or ``full``; default ``full``)."""
-    value = os.environ.get("DL_PROFILE", "full").strip().lower() or "full"
+def get_profile(value: str | None = None) -> str:
+    """Resolve the run profile: ``value`` if given (the notebook's ``PROFILE`` parameter), else
+    ``DL_PROFILE``, else ``full``. Raises :class:`ProfileError` for anything but smoke/full."""
+    if value is None:
+        value = os.environ.get("DL_PROFILE", "full")
+    value = str(value).strip().lower() or "full"
     if value not in PROFILES:
         raise ProfileError(
-            f"DL_PROFILE={value!r} is not a known profile; use one of {', '.join(PROFILES)} "
+            f"profile {value!r} is not a known profile; use one of {', '.join(PROFILES)} "
             "(smoke: quick CI run on a small real subset; full: the run behind the README numbers)."
         )
     return value
+
+
+def knob(value: Any, profile: str, *, smoke: Any, full: Any) -> Any:
+    """A parameter that depends on the profile: ``value`` when the reader (or papermill) set it,
+    else the profile's default. Use it in the cell *after* the literal-only ``parameters`` cell::
+
+        EPOCHS = config.knob(EPOCHS, PROFILE, smoke=3, full=20)
+
+    ``None`` always means "the profile's default", so a default may itself be ``None``
+    (e.g. ``TRAIN_SUBSET``: ``full=None`` for the whole training set).
+    """
+    if profile not in PROFILES:
+        raise ProfileError(f"profile {profile!r} is not one of {PROFILES}; resolve it with get_profile first")
+    if value is not None:
+        return value
+    return smoke if profile == "smoke" else full
 
 
 def data_dir() -> Path:

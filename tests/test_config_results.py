@@ -38,9 +38,30 @@ def test_device_is_reported(capsys):
     assert config.describe_device()
 
 
+def test_profile_parameter_wins_over_environment(monkeypatch):
+    monkeypatch.setenv("DL_PROFILE", "full")
+    assert config.get_profile("smoke") == "smoke"
+    assert config.get_profile(None) == "full"
+    with pytest.raises(config.ProfileError):
+        config.get_profile("fast")
+
+
+def test_knob_uses_the_set_value_else_the_profile_default():
+    assert config.knob(None, "smoke", smoke=3, full=20) == 3
+    assert config.knob(None, "full", smoke=3, full=20) == 20
+    assert config.knob(7, "smoke", smoke=3, full=20) == 7
+    assert config.knob(0, "full", smoke=3, full=20) == 0  # a falsy value set by the reader still wins
+    assert config.knob(None, "full", smoke=600, full=None) is None
+    with pytest.raises(config.ProfileError, match="get_profile"):
+        config.knob(None, None, smoke=1, full=2)
+
+
 @pytest.fixture
 def results_dir(tmp_path, monkeypatch):
+    """An isolated results folder, written as the documented runs (make execute) write it."""
     monkeypatch.setenv("DL_RESULTS_DIR", str(tmp_path / "results"))
+    monkeypatch.setenv("DL_RESULTS_OFFICIAL", "1")
+    monkeypatch.setenv("DL_STRICT_BARS", "1")
     return tmp_path / "results"
 
 
@@ -60,8 +81,55 @@ def test_record_writes_full_results(results_dir, monkeypatch):
 def test_smoke_results_never_overwrite_full_ones(results_dir, monkeypatch):
     monkeypatch.setenv("DL_PROFILE", "smoke")
     results.record("99_test", {"acc": 0.6, "rmse": 1.5}, BARS)
-    assert (results_dir / "smoke" / "99_test.json").exists()
+    assert (results_dir / "local" / "99_test.smoke.json").exists()
     assert not (results_dir / "99_test.json").exists()
+
+
+def test_interactive_runs_never_write_the_committed_results(results_dir, monkeypatch, capsys):
+    """Run All in JupyterLab or papermill to another file: results/local/, a statement, no crash."""
+    monkeypatch.delenv("DL_RESULTS_OFFICIAL")
+    monkeypatch.delenv("DL_STRICT_BARS")
+    out = results.record("99_test", {"acc": 0.8, "rmse": 0.5}, BARS, profile="full", params={"EPOCHS": 3})
+    assert not (results_dir / "99_test.json").exists()
+    saved = json.loads((results_dir / "local" / "99_test.full.json").read_text())
+    assert saved == out and saved["passed"] is False and saved["params"] == {"EPOCHS": 3}
+    printed = capsys.readouterr().out
+    assert "results written to $DL_RESULTS_DIR/local/99_test.full.json" in printed
+    assert "only `make execute` writes the committed results/" in printed
+    assert "This run missed its full bar: acc = 0.8, bar >= 0.9" in printed
+    assert str(results_dir) not in printed, "no machine paths in notebook output"
+
+
+def test_profile_argument_decides_the_bar_and_the_file(results_dir, monkeypatch):
+    monkeypatch.setenv("DL_PROFILE", "full")
+    saved = results.record("99_test", {"acc": 0.6, "rmse": 1.5}, BARS, profile="smoke")
+    assert saved["profile"] == "smoke" and saved["passed"]
+    assert (results_dir / "local" / "99_test.smoke.json").exists()
+
+
+@pytest.mark.parametrize(("metrics", "passed"), [
+    ({"acc": 0.9, "rmse": 1.0}, True),            # exactly on both bars: met
+    ({"acc": 0.9 - 1e-12, "rmse": 1.0}, False),
+    ({"acc": 0.9, "rmse": 1.0 + 1e-12}, False),
+])
+def test_a_metric_exactly_on_its_bar_meets_it(metrics, passed):
+    assert (not results.check_bars(metrics, BARS["full"])) is passed
+
+
+def test_strict_comparisons_exclude_the_boundary():
+    assert results.check_bars({"x": 1.0}, {"x": (">", 1.0)})
+    assert results.check_bars({"x": 1.0}, {"x": ("<", 1.0)})
+    assert not results.check_bars({"x": 1.0}, {"x": (">=", 1.0)})
+
+
+def test_record_names_the_source_state(results_dir, monkeypatch):
+    monkeypatch.setenv("DL_PROFILE", "full")
+    monkeypatch.setenv("DL_SOURCE_COMMIT", "abc1234")
+    monkeypatch.setenv("DL_SOURCE_CLEAN", "0")
+    saved = results.record("99_test", {"acc": 0.95, "rmse": 0.5}, BARS)
+    assert saved["git_commit"] == "abc1234" and saved["source_clean"] is False
+    monkeypatch.setenv("DL_SOURCE_CLEAN", "1")
+    assert results.record("99_test", {"acc": 0.95, "rmse": 0.5}, BARS)["source_clean"] is True
 
 
 def test_missed_bar_is_recorded_then_raised(results_dir, monkeypatch):
