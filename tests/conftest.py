@@ -84,11 +84,17 @@ def server(tmp_path):
     srv.stop()
 
 
+def _ci() -> bool:
+    """True on CI (CI=true, as GitHub Actions, GitLab and most others set it)."""
+    return os.environ.get("CI", "").strip().lower() not in {"", "0", "false", "no", "off"}
+
+
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
-    """An empty DL_DATA_DIR, no mirror, online unless a test says otherwise."""
+    """An empty DL_DATA_DIR, no mirror, no system dataset folders, online unless a test says otherwise."""
     path = tmp_path / "cache"
     monkeypatch.setenv("DL_DATA_DIR", str(path))
+    monkeypatch.setenv("DL_SYSTEM_DATASETS", str(tmp_path / "no-system-datasets"))
     monkeypatch.delenv("DL_DATA_MIRROR", raising=False)
     monkeypatch.delenv("DL_OFFLINE", raising=False)
     return path
@@ -96,10 +102,20 @@ def cache(tmp_path, monkeypatch):
 
 @pytest.fixture
 def mirror_cache(tmp_path, monkeypatch):
-    """A fresh offline cache fed from DL_DATA_MIRROR (the real datasets); skips without a mirror."""
+    """A fresh offline cache fed from DL_DATA_MIRROR (the real datasets) alone.
+
+    System dataset folders (Debian's /usr/share/datasets) are ignored, so a pass proves that
+    the mirror suffices. Without DL_DATA_MIRROR the test is skipped on a developer machine but
+    fails on CI (CI set): a CI run that silently skipped the real datasets would prove nothing.
+    """
     if not os.environ.get("DL_DATA_MIRROR"):
-        pytest.skip("DL_DATA_MIRROR not set: the real datasets are not available offline")
+        message = ("DL_DATA_MIRROR not set: the real datasets are not available offline. "
+                   "Set it to the mirror folder, e.g. export DL_DATA_MIRROR=$(realpath ../shared/data)")
+        if _ci():
+            pytest.fail(f"{message} (CI is set, so this is a failure, not a skip)", pytrace=False)
+        pytest.skip(message)
     path = tmp_path / "cache"
     monkeypatch.setenv("DL_DATA_DIR", str(path))
+    monkeypatch.setenv("DL_SYSTEM_DATASETS", str(tmp_path / "no-system-datasets"))
     monkeypatch.setenv("DL_OFFLINE", "1")
     return path

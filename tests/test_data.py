@@ -331,6 +331,52 @@ def test_truncated_idx_file(tmp_path):
         data.read_idx(path)
 
 
+def _idx_bytes(array: np.ndarray) -> bytes:
+    """An unsigned-byte IDX file: 0, 0, 0x08, ndim, big-endian dims, then the data."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
+@pytest.mark.parametrize("shape", [(7, 28, 28), (7,)], ids=["images", "labels"])
+def test_read_idx_round_trip(tmp_path, gz, shape):
+    array = np.random.default_rng(0).integers(0, 256, shape).astype(np.uint8)
+    raw = _idx_bytes(array)
+    path = tmp_path / ("x-idx.gz" if gz else "x-idx")
+    path.write_bytes(gzip.compress(raw) if gz else raw)
+    out = data.read_idx(path)
+    assert out.dtype == np.uint8 and out.shape == shape
+    np.testing.assert_array_equal(out, array)
+
+
+_GOOD_IDX = _idx_bytes(np.arange(60, dtype=np.uint8).reshape(3, 4, 5))
+
+
+@pytest.mark.parametrize("raw,message", [
+    (b"\x00\x00\x0d\x03" + _GOOD_IDX[4:], "bad magic"),  # 0x0d: float IDX, not unsigned bytes
+    (b"PK\x03\x04" + _GOOD_IDX[4:], "bad magic"),  # a zip, not an IDX file
+    (b"\x00\x00", "bad magic"),  # shorter than any header
+    (_GOOD_IDX[:-1], "truncated"),  # one data byte missing
+    (_GOOD_IDX[:10], "truncated"),  # cut inside the dimensions
+    (_GOOD_IDX + b"\x00", "damaged"),  # trailing garbage
+], ids=["float-magic", "zip-magic", "two-bytes", "data-cut", "header-cut", "extra-byte"])
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
+def test_read_idx_malformed_is_a_clear_error(tmp_path, gz, raw, message):
+    path = tmp_path / ("bad-idx3-ubyte.gz" if gz else "bad-idx3-ubyte")
+    path.write_bytes(gzip.compress(raw) if gz else raw)
+    with pytest.raises(data.MalformedDataError, match=message) as err:
+        data.read_idx(path)
+    assert path.name in str(err.value)
+
+
+def test_read_idx_cut_gzip_stream_is_a_clear_error(tmp_path):
+    path = tmp_path / "cut-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(_GOOD_IDX)[:-12])  # loses the gzip trailer: a cut-off download
+    with pytest.raises(data.MalformedDataError, match="truncated") as err:
+        data.read_idx(path)
+    assert path.name in str(err.value)
+
+
 def test_unknown_dataset_name():
     with pytest.raises(data.DatasetError, match="Known:"):
         data.fetch("no-such-dataset")
@@ -381,3 +427,81 @@ def test_real_small_datasets_load_with_documented_shapes(mirror_cache):
     assert x.shape == (100, 28, 28) and x.dtype == np.uint8 and np.bincount(y).tolist() == [10] * 10
     assert xt.shape == (50, 28, 28)
     assert config.data_dir() == mirror_cache.resolve()
+
+
+def _clean_env(**overrides: str) -> dict[str, str]:
+    """This process's environment without any DL_* setting, plus ``overrides``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DL_")}
+    return {**env, **overrides}
+
+
+def test_fashion_mnist_loads_from_the_mirror_alone(mirror_cache, tmp_path):
+    """A fresh machine: no Debian dataset-fashion-mnist, only DL_DATA_MIRROR (gzip bytes differ
+    from upstream; the registry hashes the decompressed IDX content, so they verify)."""
+    no_system = tmp_path / "empty-system-datasets"
+    no_system.mkdir()
+    code = textwrap.dedent("""
+        import numpy as np
+        from dl_utils import data
+        (x, y), (xt, yt) = data.load_fashion_mnist()
+        assert x.shape == (60000, 28, 28) and x.dtype == np.uint8 and xt.shape == (10000, 28, 28)
+        assert np.bincount(y).tolist() == [6000] * 10 and np.bincount(yt).tolist() == [1000] * 10
+        (xs, ys), _ = data.load_fashion_mnist(subset=100, test_subset=50)
+        assert np.bincount(ys).tolist() == [10] * 10
+        print("ok")
+    """)
+    env = _clean_env(DL_DATA_MIRROR=os.environ["DL_DATA_MIRROR"], DL_DATA_DIR=str(mirror_cache),
+                     DL_SYSTEM_DATASETS=str(no_system), DL_OFFLINE="1")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
+    assert leftovers(mirror_cache / "fashion-mnist") == sorted(s.name for s in data.get_dataset("fashion-mnist").files)
+
+
+def test_system_dataset_folder_is_used_before_the_mirror(mirror_cache, tmp_path, monkeypatch):
+    """DL_SYSTEM_DATASETS relocates the Debian folder; its gzip files are used with no mirror at all."""
+    system = tmp_path / "system-datasets"
+    (system / "fashion-mnist").mkdir(parents=True)
+    for spec in data.get_dataset("fashion-mnist").files:
+        src = Path(os.environ["DL_DATA_MIRROR"]) / "fashion-mnist" / spec.source_name
+        (system / "fashion-mnist" / spec.source_name).symlink_to(src)
+    monkeypatch.setenv("DL_SYSTEM_DATASETS", str(system))
+    monkeypatch.delenv("DL_DATA_MIRROR")
+    (x, y), (xt, yt) = data.load_fashion_mnist(subset=20, test_subset=10)
+    assert x.shape == (20, 28, 28) and xt.shape == (10, 28, 28)
+
+
+def _run_cli(*args: str, cache: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dl_utils.data", *args], env=_clean_env(DL_DATA_DIR=str(cache)),
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cli_verify_good_cache_then_corrupt_file(mirror_cache):
+    data.fetch("airline-passengers")
+    data.fetch("pima-diabetes")
+    good = _run_cli("verify", cache=mirror_cache)
+    assert good.returncode == 0, good.stderr
+    assert "airline-passengers: 1/1 cached, verified" in good.stdout
+    assert "pima-diabetes: 2/2 cached, verified" in good.stdout
+
+    corrupt = mirror_cache / "pima-diabetes" / "pima-indians-diabetes.csv"
+    corrupt.write_bytes(corrupt.read_bytes().replace(b"6,148,72", b"7,148,72", 1))
+    bad = _run_cli("verify", cache=mirror_cache)
+    assert bad.returncode != 0
+    assert "pima-diabetes/pima-indians-diabetes.csv" in bad.stderr
+    assert "CORRUPT" in bad.stderr and "expected" in bad.stderr
+    assert not corrupt.exists()  # removed, so the next fetch replaces it
+    assert (mirror_cache / "airline-passengers" / "airline-passengers.csv").is_file()
+
+
+@pytest.mark.parametrize("ci,outcome", [("true", "error"), ("", "skipped")], ids=["ci", "developer"])
+def test_mirror_tests_fail_on_ci_without_a_mirror(ci, outcome, tmp_path):
+    """The mirror_cache fixture skips without DL_DATA_MIRROR, except on CI, where it fails (a setup error)."""
+    test = f"{Path(__file__).resolve()}::test_real_small_datasets_load_with_documented_shapes"
+    env = _clean_env(CI=ci, DL_DATA_DIR=str(tmp_path / "cache"))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rEs", "-p", "no:cacheprovider", test],
+                          env=env, capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert f"1 {outcome}" in proc.stdout, proc.stdout + proc.stderr
+    assert "DL_DATA_MIRROR" in proc.stdout
+    assert proc.returncode == (1 if outcome == "error" else 0)
