@@ -55,46 +55,80 @@ def multiclass_scores(y_true: Sequence, y_pred: Sequence) -> dict[str, float]:
     }
 
 
+def candidate_thresholds(scores: Sequence[float]) -> np.ndarray:
+    """Every threshold that gives a different set of predicted positives (``score >= t``).
+
+    The midpoints between consecutive distinct scores, plus the lowest score (everything
+    positive) and the float just above the highest (nothing positive). Midpoints rather than
+    the scores themselves, so that new data scoring between two validation scores is not
+    decided by which one the threshold happened to sit on.
+    """
+    u = np.unique(np.asarray(scores, dtype=float).ravel())
+    u = u[np.isfinite(u)]
+    if u.size == 0:
+        raise ValueError("no finite scores: nothing to choose a threshold from")
+    mid = (u[:-1] + u[1:]) / 2
+    mid = np.where(mid > u[:-1], mid, u[1:])  # neighbours one ulp apart: the midpoint rounds down
+    return np.concatenate([u[:1], mid, [np.nextafter(u[-1], np.inf)]])
+
+
+def _sweep_arrays(y_true: np.ndarray, scores: np.ndarray, thresholds: np.ndarray) -> dict[str, np.ndarray]:
+    """Confusion counts, precision, recall and F1 at every threshold (``score >= t``), vectorized.
+
+    Sorting once and counting with ``searchsorted`` is O((n + k) log n), so sweeping every
+    distinct score of a large validation set costs milliseconds, not a loop over thresholds.
+    """
+    if np.isnan(scores).any():
+        raise ValueError(f"{int(np.isnan(scores).sum())} scores are NaN: no threshold can rank them")
+    pos, neg = np.sort(scores[y_true == 1]), np.sort(scores[y_true == 0])
+    tp = pos.size - np.searchsorted(pos, thresholds, side="left")
+    fp = neg.size - np.searchsorted(neg, thresholds, side="left")
+    fn, tn = pos.size - tp, neg.size - fp
+    precision = np.divide(tp, tp + fp, out=np.zeros(len(thresholds)), where=(tp + fp) > 0)
+    recall = np.divide(tp, tp + fn, out=np.zeros(len(thresholds)), where=(tp + fn) > 0)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(len(thresholds)),
+                   where=(precision + recall) > 0)
+    return {"threshold": thresholds, "precision": precision, "recall": recall, "f1": f1,
+            "tp": tp, "fp": fp, "fn": fn, "tn": tn}
+
+
 def threshold_sweep(y_true: Sequence, scores: Sequence, thresholds: Sequence[float] | None = None,
                     cost_fn: float | None = None, cost_fp: float | None = None) -> pd.DataFrame:
     """Precision, recall, F1 and confusion counts at each threshold (and expected cost if priced).
 
+    A sample is predicted positive when ``score >= threshold``. ``thresholds`` defaults to the
+    readable grid 0.05, 0.06, …, 0.95 (for tables and plots); pass
+    ``candidate_thresholds(scores)`` to see every distinct operating point.
     ``cost_fn`` is the cost of a missed positive (e.g. a churner nobody contacted) and
     ``cost_fp`` of a false alarm (e.g. a retention offer to a loyal customer).
     """
-    y_true, scores = np.asarray(y_true).astype(int), np.asarray(scores, dtype=float)
+    y_true, scores = np.asarray(y_true).astype(int).ravel(), np.asarray(scores, dtype=float).ravel()
     _check_same_length(y_true=y_true, scores=scores)
     if thresholds is None:
         thresholds = np.round(np.linspace(0.05, 0.95, 91), 4)
-    rows = []
-    for t in thresholds:
-        pred = scores >= t
-        tp = int(np.sum(pred & (y_true == 1)))
-        fp = int(np.sum(pred & (y_true == 0)))
-        fn = int(np.sum(~pred & (y_true == 1)))
-        tn = int(np.sum(~pred & (y_true == 0)))
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        recall = tp / (tp + fn) if tp + fn else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        row = {"threshold": float(t), "precision": precision, "recall": recall, "f1": f1,
-               "tp": tp, "fp": fp, "fn": fn, "tn": tn}
-        if cost_fn is not None and cost_fp is not None:
-            row["cost"] = fn * cost_fn + fp * cost_fp
-        rows.append(row)
-    return pd.DataFrame(rows)
+    sweep = pd.DataFrame(_sweep_arrays(y_true, scores, np.asarray(thresholds, dtype=float).ravel()))
+    if cost_fn is not None and cost_fp is not None:
+        sweep["cost"] = sweep["fn"] * cost_fn + sweep["fp"] * cost_fp
+    return sweep
 
 
 def tune_threshold(y_true: Sequence, scores: Sequence, *, min_recall: float | None = None,
                    cost_fn: float | None = None, cost_fp: float | None = None,
                    thresholds: Sequence[float] | None = None) -> float:
-    """Choose a decision threshold on validation data.
+    """Choose a decision threshold (predict positive when ``score >= t``) on validation data.
 
     With ``cost_fn``/``cost_fp``: the threshold of least expected cost (among those reaching
     ``min_recall`` if given). With only ``min_recall``: the highest threshold whose recall
-    still reaches it (the best precision at that recall). Otherwise: the best F1.
-    ``thresholds`` are the candidates (default 0.05, 0.06, …, 0.95).
+    still reaches it (the fewest false alarms at that recall). Otherwise: the best F1.
+    Ties go to the higher threshold. ``thresholds`` are the candidates; by default every
+    distinct operating point of ``scores`` (``candidate_thresholds``), so an optimum below
+    0.05 or above 0.95, or on scores that are not probabilities, is found too.
     """
-    sweep = threshold_sweep(y_true, scores, thresholds, cost_fn=cost_fn, cost_fp=cost_fp)
+    y_arr, s_arr = np.asarray(y_true).astype(int).ravel(), np.asarray(scores, dtype=float).ravel()
+    _check_same_length(y_true=y_arr, scores=s_arr)
+    if thresholds is None:
+        thresholds = candidate_thresholds(s_arr)
+    sweep = threshold_sweep(y_arr, s_arr, thresholds, cost_fn=cost_fn, cost_fp=cost_fp)
     if min_recall is not None:
         ok = sweep[sweep["recall"] >= min_recall]
         if ok.empty:

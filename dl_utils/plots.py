@@ -13,17 +13,20 @@ from sklearn import metrics as skm
 
 
 def plot_history(history: Mapping[str, Sequence[float]] | pd.DataFrame,
-                 metrics: Sequence[str] | None = None, title: str = "") -> plt.Figure:
+                 metrics: Sequence[str] | None = None, title: str = "",
+                 val_label: str = "validation") -> plt.Figure:
     """Training curves: one panel per metric, ``val_<metric>`` drawn beside ``<metric>``.
 
     Accepts a Keras ``History.history`` dict, a DataFrame from ``train_torch.fit`` or any
-    mapping of metric name → per-epoch values.
+    mapping of metric name → per-epoch values. ``val_label`` names the second split in the
+    legend: say ``"test"`` when the ``val_*`` columns were computed on the test set.
     """
     df = pd.DataFrame(dict(history)) if not isinstance(history, pd.DataFrame) else history
     if df.empty:
         raise ValueError("history is empty: nothing to plot (did training run any epoch?)")
     names = list(metrics) if metrics else [c for c in df.columns
-                                           if not c.startswith("val_") and c not in {"epoch", "lr", "seconds"}]
+                                           if not c.startswith("val_") and c not in {"epoch", "lr", "seconds",
+                                                                                     "learning_rate"}]
     fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), squeeze=False)
     epochs = df["epoch"] if "epoch" in df else np.arange(1, len(df) + 1)
     for ax, name in zip(axes[0], names, strict=True):
@@ -31,7 +34,7 @@ def plot_history(history: Mapping[str, Sequence[float]] | pd.DataFrame,
             raise ValueError(f"metric {name!r} not in history columns {list(df.columns)}")
         ax.plot(epochs, df[name], "o-", ms=3, label=f"train {name}")
         if f"val_{name}" in df:
-            ax.plot(epochs, df[f"val_{name}"], "s-", ms=3, label=f"validation {name}")
+            ax.plot(epochs, df[f"val_{name}"], "s-", ms=3, label=f"{val_label} {name}")
         ax.set_xlabel("epoch")
         ax.set_title(name)
         ax.grid(alpha=0.3)
@@ -96,28 +99,51 @@ def plot_roc_pr(y_true: Sequence, scores: Mapping[str, Sequence[float]] | Sequen
 
 
 def plot_image_grid(images: np.ndarray, titles: Sequence[str] | None = None, ncols: int = 8,
-                    cmap: str = "gray", title: str = "", size: float = 1.4) -> plt.Figure:
-    """A grid of images: ``(N, H, W)`` greyscale or ``(N, H, W, 3)`` colour."""
+                    cmap: str | None = None, title: str = "", size: float = 1.4,
+                    signed: bool | None = None) -> plt.Figure:
+    """A grid of images: ``(N, H, W)`` greyscale or ``(N, H, W, 3)`` colour.
+
+    Signed single-channel values (filters, weights, gradients; ``signed=None`` detects clearly
+    negative values) share symmetric limits ±max|value| on a diverging map (``RdBu_r`` unless
+    ``cmap`` is given), so white is 0 in every tile, with one colour bar. Otherwise each tile is
+    scaled on its own, ``gray`` by default.
+    """
     images = np.asarray(images)
     if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] not in (1, 3)):
         raise ValueError(f"images must be (N, H, W) or (N, H, W, 1|3), got shape {images.shape}")
     if titles is not None and len(titles) != len(images):
         raise ValueError(f"{len(titles)} titles for {len(images)} images")
+    colour = images.ndim == 4 and images.shape[-1] == 3
+    lim = float(np.abs(images).max()) if images.size else 0.0
+    if signed is None:
+        signed = not colour and lim > 0 and float(images.min()) < -1e-3 * lim
+    if signed and colour:
+        raise ValueError("signed=True needs single-channel images (N, H, W) or (N, H, W, 1)")
+    cmap = cmap or ("RdBu_r" if signed else "gray")
     n = len(images)
     ncols = max(1, min(ncols, n))
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.3 if title else 0)),
+    bar_width = 0.6 if signed else 0.0
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols + bar_width, size * nrows + (0.3 if title else 0)),
                              squeeze=False)
+    shown = None
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
             img = images[i].squeeze(-1) if images.ndim == 4 and images.shape[-1] == 1 else images[i]
-            ax.imshow(img, cmap=cmap if img.ndim == 2 else None)
+            limits = {"vmin": -lim, "vmax": lim} if signed else {}
+            shown = ax.imshow(img, cmap=cmap if img.ndim == 2 else None, **limits)
             if titles is not None:
                 ax.set_title(titles[i], fontsize=8)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    if signed and shown is not None:
+        right = 1 - bar_width / fig.get_figwidth()
+        fig.tight_layout(rect=(0, 0, right, 1))
+        cax = fig.add_axes((right + 0.15 * (1 - right), 0.15, 0.25 * (1 - right), 0.7))
+        fig.colorbar(shown, cax=cax)
+    else:
+        fig.tight_layout()
     return fig
 
 

@@ -1,4 +1,8 @@
-"""Keras 3 glue: the standard callbacks and History → DataFrame.
+"""Keras 3 glue: a progress bar, Keras' standard callbacks (quiet), and History → DataFrame.
+
+    cbs = standard_callbacks(patience=5, checkpoint="checkpoints/best.keras")
+    history = model.fit(x, y, validation_data=(x_val, y_val), epochs=50, verbose=0, callbacks=cbs)
+    early_stopping_result(cbs)     # {"stopped_epoch": 23, "best_epoch": 18}: for the notebook to report
 
 Backend-neutral: works with ``KERAS_BACKEND=tensorflow`` (the default here) and
 ``KERAS_BACKEND=torch`` (GPU machines with PyTorch but no TensorFlow).
@@ -10,44 +14,79 @@ from pathlib import Path
 
 import keras
 import pandas as pd
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 
 class TqdmProgress(keras.callbacks.Callback):
-    """One tqdm bar over epochs with the latest metrics; use with ``verbose=0`` in ``fit``."""
+    """One tqdm bar over epochs with the latest metrics; use with ``verbose=0`` in ``fit``.
 
-    def __init__(self, epochs: int, desc: str = "epochs"):
+    ``epochs`` sets the bar's length; None takes it from ``fit(epochs=...)``.
+    """
+
+    def __init__(self, epochs: int | None = None, desc: str = "epochs"):
         super().__init__()
         self.epochs, self.desc, self.bar = epochs, desc, None
 
     def on_train_begin(self, logs=None):
-        self.bar = tqdm(total=self.epochs, desc=self.desc, unit="epoch")
+        total = self.epochs or (self.params or {}).get("epochs")
+        self.bar = tqdm(total=total, desc=self.desc, unit="epoch")
 
     def on_epoch_end(self, epoch, logs=None):
         self.bar.update(1)
-        self.bar.set_postfix({k: f"{v:.4f}" for k, v in (logs or {}).items() if k != "learning_rate"})
+        self.bar.set_postfix({k: f"{v:.4f}" for k, v in (logs or {}).items() if not k.startswith("learning_rate")})
 
     def on_train_end(self, logs=None):
         if self.bar is not None:
             self.bar.close()
 
 
-def standard_callbacks(epochs: int, *, patience: int | None = None, monitor: str = "val_loss",
+def progress_callback(epochs: int | None = None, desc: str = "epochs") -> TqdmProgress:
+    """The progress bar alone: one ``tqdm.auto`` bar over epochs (a widget in Jupyter)."""
+    return TqdmProgress(epochs, desc)
+
+
+def early_stopping_result(callbacks: list[keras.callbacks.Callback]) -> dict[str, int | None]:
+    """What the ``EarlyStopping`` in ``callbacks`` did in the last ``fit``, since it prints nothing.
+
+    ``stopped_epoch``: the epoch (from 1) after which it ended training, None if every epoch ran;
+    ``best_epoch``: the epoch (from 1) of the best ``monitor`` value, whose weights were restored.
+    Both None when there is no ``EarlyStopping`` (no ``patience``) or ``fit`` has not run.
+    """
+    es = next((cb for cb in callbacks if isinstance(cb, keras.callbacks.EarlyStopping)), None)
+    if es is None or getattr(es, "best", None) is None:
+        return {"stopped_epoch": None, "best_epoch": None}
+    return {"stopped_epoch": es.stopped_epoch + 1 if es.stopped_epoch > 0 else None,
+            "best_epoch": es.best_epoch + 1}
+
+
+def standard_callbacks(epochs: int | None = None, *, patience: int | None = None, monitor: str = "val_loss",
                        checkpoint: str | Path | None = None, reduce_lr_patience: int | None = None,
                        progress: bool = True) -> list[keras.callbacks.Callback]:
-    """Early stopping (restoring the best weights), best-model checkpoint, LR reduction, tqdm."""
+    """Keras' standard callbacks, each only if asked for, all silent, plus a progress bar.
+
+    - ``patience``: ``EarlyStopping`` on ``monitor``, restoring the best epoch's weights at the end;
+    - ``checkpoint``: ``ModelCheckpoint`` keeping the best model at that path;
+    - ``reduce_lr_patience``: ``ReduceLROnPlateau`` halving the learning rate (the rate of each
+      epoch is then in the history's ``learning_rate`` column);
+    - ``progress`` (on by default, since ``fit`` runs with ``verbose=0``): our ``TqdmProgress``, one
+      ``tqdm.auto`` bar over epochs; it is not a Keras callback, ``progress=False`` leaves it out.
+
+    None of them prints: ``early_stopping_result(callbacks)`` says afterwards what early stopping did.
+    ``epochs`` only sets the bar's length and may be left out (the bar then reads ``fit(epochs=...)``).
+    """
     cbs: list[keras.callbacks.Callback] = []
     if progress:
         cbs.append(TqdmProgress(epochs))
     if patience is not None:
         cbs.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=patience,
-                                                 restore_best_weights=True, verbose=1))
+                                                 restore_best_weights=True, verbose=0))
     if checkpoint is not None:
         Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
-        cbs.append(keras.callbacks.ModelCheckpoint(str(checkpoint), monitor=monitor, save_best_only=True))
+        cbs.append(keras.callbacks.ModelCheckpoint(str(checkpoint), monitor=monitor, save_best_only=True,
+                                                   verbose=0))
     if reduce_lr_patience is not None:
         cbs.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5,
-                                                     patience=reduce_lr_patience, verbose=1))
+                                                     patience=reduce_lr_patience, verbose=0))
     return cbs
 
 

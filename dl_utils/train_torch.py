@@ -1,7 +1,9 @@
 """One PyTorch training loop for every notebook: tqdm, early stopping, LR schedule, checkpoints.
 
+    train_loader = make_loader(x_train, y_train, batch_size=64, shuffle=True, seed=SEED)
     history = fit(model, train_loader, val_loader, loss_fn, optimizer, epochs=20,
                   scheduler=sched, patience=3, checkpoint="checkpoints/best.pt")
+    p_val = predict_proba(model, x_val)
 
 ``history`` is a DataFrame (one row per epoch: loss, metrics, val_*, lr, seconds) that
 ``plots.plot_history`` draws directly. With ``patience`` the best weights (lowest
@@ -20,8 +22,8 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
-from tqdm import tqdm
+from torch.utils.data import DataLoader, TensorDataset
+from tqdm.auto import tqdm
 
 MetricFn = Callable[[torch.Tensor, torch.Tensor], float]
 
@@ -46,6 +48,15 @@ def _split(batch):
     return inputs, target
 
 
+def _metric_values(metrics: dict[str, MetricFn], outs: list[torch.Tensor],
+                   targets: list[torch.Tensor]) -> dict[str, float]:
+    """Each metric once over the concatenated outputs (exact for ROC-AUC, macro-F1, …)."""
+    if not metrics:
+        return {}
+    out_all, tgt_all = torch.cat(outs), torch.cat(targets)
+    return {name: float(fn(out_all, tgt_all)) for name, fn in metrics.items()}
+
+
 def evaluate(model: nn.Module, loader: DataLoader, loss_fn: Callable | None = None,
              metrics: dict[str, MetricFn] | None = None, device: torch.device | str | None = None) -> dict[str, float]:
     """Mean loss and metrics over a loader, with the model in eval mode and no gradients."""
@@ -59,14 +70,13 @@ def evaluate(model: nn.Module, loader: DataLoader, loss_fn: Callable | None = No
             if loss_fn is not None:
                 total += loss_fn(out, target).item() * len(target)
             n += len(target)
-            outs.append(out.detach().cpu())
-            targets.append(target.detach().cpu())
+            if metrics:
+                outs.append(out.detach().cpu())
+                targets.append(target.detach().cpu())
     if n == 0:
         raise ValueError("the loader is empty: nothing to evaluate")
-    out_all, tgt_all = torch.cat(outs), torch.cat(targets)
     result = {"loss": total / n} if loss_fn is not None else {}
-    for name, fn in (metrics or {}).items():
-        result[name] = float(fn(out_all, tgt_all))
+    result.update(_metric_values(metrics or {}, outs, targets))
     return result
 
 
@@ -106,11 +116,22 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
         metrics: dict[str, MetricFn] | None = None, patience: int | None = None,
         monitor: str = "val_loss", checkpoint: str | Path | None = None,
         device: torch.device | str | None = None, grad_clip: float | None = None,
-        progress: bool = True) -> pd.DataFrame:
+        progress: bool = True, eval_train: bool = False) -> pd.DataFrame:
     """Train for ``epochs`` (fewer with early stopping) and return the per-epoch history.
 
     ``monitor`` (lower is better) drives early stopping, ``ReduceLROnPlateau`` and the best
-    checkpoint; without a validation loader it falls back to the training loss.
+    checkpoint; without a validation loader it falls back to the training loss. With
+    ``patience`` the weights of the best epoch are restored before returning (from
+    ``checkpoint`` if given, else from a copy kept in memory).
+
+    Training columns (``loss`` and each metric) are, by default, computed from the outputs the
+    training steps already produced, at no extra cost (the Keras convention): the loss is the
+    batch-size-weighted mean of the batch losses, and each metric is computed once over the
+    epoch's concatenated outputs (the weighted mean of batch accuracies, but exact for ROC-AUC
+    or macro-F1). They are running values: the weights change during the epoch, and dropout and
+    batch norm are in training mode, so the training loss can sit above ``val_loss`` without
+    anything being wrong. ``eval_train=True`` instead pays one more clean pass over the training set
+    per epoch (eval mode, end-of-epoch weights), directly comparable with ``val_*``.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be ≥ 1, got {epochs}")
@@ -122,7 +143,8 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
     for epoch in bar:
         start = time.time()
         model.train()
-        total, n = 0.0, 0
+        total, n = torch.zeros((), device=device), 0  # float32: MPS has no float64
+        outs, targets = [], []
         for batch in train_loader:
             inputs, target = _split(_to(batch, device))
             optimizer.zero_grad(set_to_none=True)
@@ -132,11 +154,19 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
             if grad_clip is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optimizer.step()
-            total += loss.item() * len(target)
+            total += loss.detach().float() * len(target)  # stays on the device: no sync per batch
             n += len(target)
-        row = {"epoch": epoch, "loss": total / max(n, 1)}
-        if metrics:
-            row.update({k: v for k, v in evaluate(model, train_loader, None, metrics, device).items()})
+            if metrics and not eval_train:
+                outs.append(out.detach().cpu())
+                targets.append(target.detach().cpu())
+        if n == 0:
+            raise ValueError("the training loader is empty: nothing to train on")
+        row = {"epoch": epoch}
+        if eval_train:
+            row.update(evaluate(model, train_loader, loss_fn, metrics, device))
+        else:
+            row["loss"] = total.item() / n
+            row.update(_metric_values(metrics, outs, targets))
         if val_loader is not None:
             row.update({f"val_{k}": v for k, v in evaluate(model, val_loader, loss_fn, metrics, device).items()})
         row["lr"] = optimizer.param_groups[0]["lr"]
@@ -167,3 +197,83 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
         else:
             model.load_state_dict(best_state)
     return pd.DataFrame(rows)
+
+
+def _as_tensor(a: np.ndarray | torch.Tensor | pd.DataFrame | pd.Series, dtype: torch.dtype) -> torch.Tensor:
+    if isinstance(a, torch.Tensor):
+        return a.detach().to(dtype)
+    arr = np.asarray(a)
+    if not arr.flags.writeable:  # e.g. pandas copy-on-write views: torch warns about sharing them
+        arr = arr.copy()
+    return torch.as_tensor(arr, dtype=dtype)
+
+
+def _target_dtype(a: np.ndarray | torch.Tensor | pd.DataFrame | pd.Series) -> torch.dtype:
+    """float32 for floating targets (regression, ``BCEWithLogitsLoss``), int64 for integer or
+    boolean ones (class indices for ``CrossEntropyLoss``)."""
+    if isinstance(a, torch.Tensor):
+        return torch.float32 if a.is_floating_point() else torch.int64
+    kind = np.asarray(a).dtype.kind
+    if kind == "f":
+        return torch.float32
+    if kind in "biu":
+        return torch.int64
+    raise TypeError(f"targets of dtype {np.asarray(a).dtype} cannot become a tensor; convert them to numbers")
+
+
+def make_loader(*arrays: np.ndarray | torch.Tensor | pd.DataFrame | pd.Series, batch_size: int = 256,
+                shuffle: bool = False, seed: int | None = None, input_dtype: torch.dtype = torch.float32,
+                target_dtype: torch.dtype | None = None) -> DataLoader:
+    """A ``DataLoader`` over in-memory arrays (NumPy, pandas or tensors), as ``fit`` expects.
+
+    ``make_loader(x, y, ...)``: every array but the last is an input (cast to ``input_dtype``,
+    float32 by default); the last is the target, cast to ``target_dtype`` or, if None, to float32
+    when it holds floats and int64 when it holds integers or booleans. So 0/1 labels for
+    ``BCEWithLogitsLoss`` need ``target_dtype=torch.float32`` (or float labels), while class
+    indices for ``CrossEntropyLoss`` work as they are. ``make_loader(x)`` (one array) holds
+    inputs only, e.g. for ``predict_proba``. With ``shuffle`` and a ``seed`` the order comes from
+    a seeded ``torch.Generator``, so the epochs' orders are the same on every run.
+    """
+    if not arrays:
+        raise ValueError("make_loader needs at least one array")
+    lengths = [len(a) for a in arrays]
+    if len(set(lengths)) > 1:
+        raise ValueError(f"arrays must have the same length, got {lengths}")
+    if len(arrays) == 1:
+        tensors = [_as_tensor(arrays[0], input_dtype)]
+    else:
+        *inputs, target = arrays
+        tensors = [_as_tensor(a, input_dtype) for a in inputs]
+        tensors.append(_as_tensor(target, target_dtype or _target_dtype(target)))
+    generator = torch.Generator().manual_seed(seed) if shuffle and seed is not None else None
+    return DataLoader(TensorDataset(*tensors), batch_size=batch_size, shuffle=shuffle, generator=generator,
+                      num_workers=0)
+
+
+def predict_proba(model: nn.Module, x: np.ndarray | torch.Tensor | pd.DataFrame | DataLoader,
+                  batch_size: int = 1024, device: torch.device | str | None = None) -> np.ndarray:
+    """Class probabilities from a model that outputs logits, as NumPy (eval mode, no gradients).
+
+    One logit per row (output ``(N,)`` or ``(N, 1)``): the sigmoid, shape ``(N,)`` — the
+    probability of class 1. Several logits ``(N, C)``: the softmax, shape ``(N, C)``.
+    ``x`` is an input array (cast to float32, see ``make_loader``) or a ``DataLoader``; a loader
+    whose batches hold several tensors is read as ``(inputs..., target)`` and the target ignored.
+    """
+    loader = x if isinstance(x, DataLoader) else make_loader(x, batch_size=batch_size)
+    device = device or next(model.parameters()).device
+    model.eval()
+    outs = []
+    with torch.no_grad():
+        for batch in loader:
+            batch = _to(batch, device)
+            if isinstance(batch, torch.Tensor):
+                inputs = [batch]
+            else:
+                inputs = batch if len(batch) == 1 else _split(batch)[0]
+            outs.append(model(*inputs).float().cpu())
+    if not outs:
+        raise ValueError("no inputs: nothing to predict")
+    logits = torch.cat(outs)
+    if logits.ndim == 1 or logits.shape[-1] == 1:
+        return torch.sigmoid(logits.reshape(len(logits))).numpy()
+    return torch.softmax(logits, dim=-1).numpy()
