@@ -80,7 +80,11 @@ def seed_everything(seed: int = 42) -> int:
     if "keras" in sys.modules:
         import keras
 
-        keras.utils.set_random_seed(seed)
+        from .notebook import quiet_stderr
+
+        # Under KERAS_BACKEND=torch this may import TensorFlow for the first time: keep its log lines out.
+        with quiet_stderr():
+            keras.utils.set_random_seed(seed)
     elif "tensorflow" in sys.modules:
         import tensorflow as tf
 
