@@ -45,8 +45,9 @@ test-unit: setup
 test-notebooks: setup
 	$(call run_pytest,DL_PROFILE=smoke DL_STRICT_BARS=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest -q $(PYTEST_NBVAL) notebooks/,notebooks)
 
-# The documented runs: the only ones that write the committed results/*.json (DL_RESULTS_OFFICIAL)
-# and fail on a missed bar (DL_STRICT_BARS). The source state is taken before papermill rewrites
+# The documented runs: the only ones that write the committed results/*.json (DL_RESULTS_OFFICIAL).
+# A missed bar does not raise inside the notebook (the notebook states the miss, as a reader should
+# see it); the command then fails on the record's `passed: false`. The source state is taken before papermill rewrites
 # the notebook in place, so each record says which commit it ran from and whether the notebook
 # or dl_utils differed from it.
 define execute_one
@@ -54,23 +55,27 @@ define execute_one
 	  if [ -n "$$commit" ] && [ -z "$$(git status --porcelain -- "$$nb" dl_utils)" ]; then clean=1; else clean=0; fi; \
 	  [ "$$clean" = 1 ] || echo "      note: $$nb or dl_utils differs from $$commit; the record will say so" >&2; \
 	  start=$$(date +%s); \
-	  DL_PROFILE=$${DL_PROFILE:-full} DL_RESULTS_OFFICIAL=1 DL_STRICT_BARS=1 DL_SOURCE_COMMIT=$$commit DL_SOURCE_CLEAN=$$clean \
+	  DL_PROFILE=$${DL_PROFILE:-full} DL_RESULTS_OFFICIAL=1 DL_STRICT_BARS=0 DL_SOURCE_COMMIT=$$commit DL_SOURCE_CLEAN=$$clean \
 	    $(BIN)/papermill --cwd notebooks -k $(KERNEL) --log-level WARNING "$$nb" "$$nb" || exit 1; \
-	  echo "      done in $$(( $$(date +%s) - start )) s"
+	  echo "      done in $$(( $$(date +%s) - start )) s"; \
+	  if [ "$${DL_PROFILE:-full}" = full ]; then $(BIN)/python -m dl_utils.results passed "$$(basename "$$nb" .ipynb)" || exit 1; fi
 endef
 
+# execute-all runs every notebook even when one fails (a missed bar is a result too), refreshes the
+# README table, then fails naming the notebooks that missed their bar or broke.
 execute-all: setup
-	@nbs=(notebooks/[0-9][0-9]_*.ipynb); i=0; for nb in "$${nbs[@]}"; do i=$$((i+1)); \
+	@nbs=(notebooks/[0-9][0-9]_*.ipynb); i=0; failed=(); for nb in "$${nbs[@]}"; do i=$$((i+1)); \
 	  echo "[$$i/$${#nbs[@]}] $$nb (DL_PROFILE=$${DL_PROFILE:-full})"; \
-	  $(call execute_one,$$nb); done
-	$(MAKE) --no-print-directory results
+	  ( $(call execute_one,$$nb) ) || failed+=("$$nb"); done; \
+	  $(MAKE) --no-print-directory results; \
+	  if [ $${#failed[@]} -gt 0 ]; then echo "missed a bar or failed: $${failed[*]}" >&2; exit 1; fi
 
 execute: setup
 	@test -n "$(NB)" || { echo "usage: make execute NB=02" >&2; exit 2; }
 	@nb=$$(ls notebooks/$(NB)*.ipynb 2>/dev/null | head -1); test -n "$$nb" || { echo "no notebook matches notebooks/$(NB)*.ipynb" >&2; exit 2; }; \
 	  echo "$$nb (DL_PROFILE=$${DL_PROFILE:-full})"; \
-	  $(call execute_one,$$nb)
-	$(MAKE) --no-print-directory results
+	  ( $(call execute_one,$$nb) ); rc=$$?; \
+	  $(MAKE) --no-print-directory results; exit $$rc
 
 data: setup
 	$(BIN)/python -m dl_utils.data fetch --all

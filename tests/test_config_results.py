@@ -169,3 +169,16 @@ def test_readme_table_matches_committed_results(monkeypatch):
     monkeypatch.delenv("DL_RESULTS_DIR", raising=False)
     readme = config.REPO_ROOT / "README.md"
     assert results.readme_block(readme) == results.table(), "run `make results` to regenerate the README table"
+
+
+def test_an_official_run_states_a_miss_and_the_cli_fails_on_it(results_dir, monkeypatch, capsys):
+    """make execute: the notebook states the miss (no traceback), then `results passed` fails the command."""
+    monkeypatch.setenv("DL_STRICT_BARS", "0")
+    saved = results.record("99_test", {"acc": 0.8, "rmse": 0.5}, BARS, profile="full")
+    assert saved["passed"] is False and (results_dir / "99_test.json").exists()
+    assert "MISSED: this full run did not reach its bar, fixed before the run: acc = 0.8, bar >= 0.9" in capsys.readouterr().out
+    assert results.main(["passed", "99_test"]) == 1
+    assert "99_test missed its full bar: acc = 0.8, bar >= 0.9" in capsys.readouterr().err
+    results.record("99_test", {"acc": 0.95, "rmse": 0.5}, BARS, profile="full")
+    assert results.main(["passed", "99_test"]) == 0
+    assert results.main(["passed", "98_never_run"]) == 1
