@@ -1,4 +1,4 @@
-"""File-format readers: IDX, the CSV/TSV datasets and CIFAR-10 binary batches.
+"""File-format readers: IDX, the CSV/TSV datasets, CIFAR-10 binary batches and its JPEG stand-in.
 
 Each reader checks what it reads and raises :class:`MalformedDataError` with the file's name
 and what was wrong, instead of letting a shape error surface three cells later.
@@ -7,7 +7,11 @@ and what was wrong, instead of letting a shape error surface three cells later.
 from __future__ import annotations
 
 import gzip
-from collections.abc import Sequence
+import io
+import re
+import tarfile
+import zlib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -138,3 +142,95 @@ def read_cifar10_bin(path: Path) -> XY:
         raise MalformedDataError(f"{Path(path).name}: label {int(y.max())} is out of range 0..9.")
     x = rec[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy()
     return x, y
+
+
+def read_cifar10_meta(path: Path) -> list[str]:
+    """Class names from ``batches.meta.txt``: one per line, blank lines ignored."""
+    try:
+        names = [line.strip() for line in Path(path).read_text(encoding="ascii").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MalformedDataError(f"{Path(path).name}: not a readable list of class names ({exc}).") from exc
+    if not names:
+        raise MalformedDataError(f"{Path(path).name}: no class names found.")
+    return names
+
+
+def read_u8_labels(path: Path, n_classes: int) -> np.ndarray:
+    """A raw label file: one uint8 label per byte, each below ``n_classes``."""
+    y = np.fromfile(path, dtype=np.uint8)
+    if y.size == 0 or int(y.max()) >= n_classes:
+        raise MalformedDataError(
+            f"{Path(path).name}: expected one label byte per image in 0..{n_classes - 1}; "
+            f"got {y.size} bytes" + (f" with maximum {int(y.max())}." if y.size else ".")
+        )
+    return y
+
+
+_JPEG_NAME = re.compile(r"(\d{4,})\.jpg")
+
+
+def read_cifar10_jpeg_tar(archive: Path, labels: Mapping[str, np.ndarray], classes: Sequence[str]) -> dict[str, XY]:
+    """Decode the CIFAR-10 JPEG stand-in into ``{split: (images, labels)}`` in the original order.
+
+    ``archive`` is a tar.gz of ``<split>/<class name>/<k:04d>.jpg``; the k-th image of class c
+    in ``labels[split]`` (k counted from 0) is ``<split>/<classes[c]>/<k:04d>.jpg``. The archive is
+    streamed (nothing is extracted to disk); images come back uint8 ``(N, 32, 32, 3)`` RGB.
+    Every slot must be filled exactly once, or :class:`MalformedDataError` names what is wrong.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    name = Path(archive).name
+    class_index = {c: i for i, c in enumerate(classes)}
+    where = {s: [np.flatnonzero(y == c) for c in range(len(classes))] for s, y in labels.items()}
+    images = {s: np.zeros((len(y), 32, 32, 3), dtype=np.uint8) for s, y in labels.items()}
+    filled = {s: np.zeros(len(y), dtype=bool) for s, y in labels.items()}
+    try:
+        with tarfile.open(archive, mode="r|gz") as tf:
+            for ti in tf:
+                if ti.isdir():
+                    continue
+                member = ti.name.removeprefix("./")
+                parts = member.split("/")
+                match = _JPEG_NAME.fullmatch(parts[-1]) if len(parts) == 3 else None
+                if not ti.isfile() or match is None or parts[0] not in labels or parts[1] not in class_index:
+                    raise MalformedDataError(
+                        f"{name}: unexpected member {member!r}; expected <split>/<class>/<k:04d>.jpg with "
+                        f"split in {sorted(labels)} and a class from batches.meta.txt."
+                    )
+                split, c, k = parts[0], class_index[parts[1]], int(match.group(1))
+                slots = where[split][c]
+                if k >= len(slots):
+                    raise MalformedDataError(
+                        f"{name}: {member!r} is beyond the {len(slots)} images of class {parts[1]!r} that "
+                        f"the {split} label sequence lists; archive and labels do not belong together."
+                    )
+                i = slots[k]
+                if filled[split][i]:
+                    raise MalformedDataError(f"{name}: {member!r} fills an image slot a second time.")
+                raw = tf.extractfile(ti).read()  # type: ignore[union-attr]
+                try:
+                    with Image.open(io.BytesIO(raw), formats=["JPEG"]) as im:
+                        if im.size != (32, 32):
+                            raise MalformedDataError(f"{name}: {member!r} is {im.size[0]}×{im.size[1]}, not 32×32.")
+                        images[split][i] = np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
+                except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+                    raise MalformedDataError(f"{name}: {member!r} is not a readable JPEG ({exc}).") from exc
+                filled[split][i] = True
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise MalformedDataError(
+            f"{name} could not be read as a tar.gz archive ({exc}); it is probably truncated. "
+            "Fix: delete it and fetch it again."
+        ) from exc
+    out: dict[str, XY] = {}
+    for split, y in labels.items():
+        missing = np.flatnonzero(~filled[split])
+        if missing.size:
+            i = int(missing[0])
+            c = int(y[i])
+            k = int(np.searchsorted(where[split][c], i))
+            raise MalformedDataError(
+                f"{name}: {missing.size} of the {len(y)} {split} images are missing, e.g. "
+                f"{split}/{classes[c]}/{k:04d}.jpg; archive and labels do not belong together."
+            )
+        out[split] = (images[split], y.copy())
+    return out

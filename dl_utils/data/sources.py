@@ -194,15 +194,21 @@ def _not_available(ds: Dataset, missing: list[FileSpec], tried: list[str]) -> Da
     if len(missing) > 10:
         names += f"\n  - … and {len(missing) - 10} more"
     tried_txt = "\n".join(f"  - {t}" for t in tried) or "  - (nothing)"
+    ways = [
+        "set DL_DATA_MIRROR to a folder or http(s) URL laid out <dataset>/<file> "
+        "(e.g. export DL_DATA_MIRROR=$(realpath ../shared/data));",
+        f"copy the files into {config.data_dir() / ds.name}/ yourself "
+        "(they are checked against the registry's hashes).",
+    ]
+    if ds.canonical:
+        ways.insert(0, "connect to the internet and unset DL_OFFLINE (the files are downloaded and checked);")
+        intro = "Provide it in one of three ways:\n"
+    else:
+        intro = "It is not a canonical dataset and has no download (only mirrors carry it). Provide it in one of two ways:\n"
     return DatasetNotAvailableError(
         f"Dataset {ds.name!r} is not available: {len(missing)} file(s) missing:\n{names}\n"
-        f"Sources tried:\n{tried_txt}\n"
-        "Provide it in one of three ways:\n"
-        "  1. connect to the internet and unset DL_OFFLINE (the files are downloaded and checked);\n"
-        "  2. set DL_DATA_MIRROR to a folder or http(s) URL laid out <dataset>/<file> "
-        "(e.g. export DL_DATA_MIRROR=$(realpath ../shared/data));\n"
-        f"  3. copy the files into {config.data_dir() / ds.name}/ yourself "
-        "(they are checked against the registry's hashes)."
+        f"Sources tried:\n{tried_txt}\n" + intro
+        + "\n".join(f"  {i}. {w}" for i, w in enumerate(ways, 1))
     )
 
 
