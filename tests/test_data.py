@@ -206,6 +206,60 @@ def test_archive_members_escaping_the_folder_are_refused(tmp_path, maker, suffix
     assert not (dest / "ok.txt").exists()  # checked before anything is written
 
 
+def _tar_links(kind: str) -> bytes:
+    """A tar archive with one link member pointing out of the folder (symlink, hardlink) or a FIFO."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        ok = tarfile.TarInfo("ok.txt")
+        ok.size = 4
+        tf.addfile(ok, io.BytesIO(b"fine"))
+        ti = tarfile.TarInfo("bad")
+        if kind == "symlink":
+            ti.type, ti.linkname = tarfile.SYMTYPE, "../../etc/passwd"
+        elif kind == "hardlink":
+            ti.type, ti.linkname = tarfile.LNKTYPE, "/etc/passwd"
+        else:
+            ti.type = tarfile.FIFOTYPE
+        tf.addfile(ti)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("stdlib_filters", [True, False], ids=["stdlib-filter", "hand-checked"])
+@pytest.mark.parametrize("kind", ["dotdot", "absolute", "symlink", "hardlink", "fifo"])
+def test_unsafe_tar_members_are_refused_with_or_without_stdlib_filters(tmp_path, monkeypatch, kind, stdlib_filters):
+    """Python < 3.11.4 (Debian 12's 3.11.2) has no tarfile filters: the hand-written checks must hold."""
+    from dl_utils.data import archives
+
+    if stdlib_filters and not hasattr(tarfile, "data_filter"):
+        pytest.skip("this Python has no tarfile extraction filters")
+    monkeypatch.setattr(archives, "HAS_TAR_FILTERS", stdlib_filters)
+    archive = tmp_path / "evil.tar.gz"
+    if kind == "dotdot":
+        archive.write_bytes(_tar_with({"ok.txt": b"fine", "../escaped.txt": b"evil"}))
+    elif kind == "absolute":
+        archive.write_bytes(_tar_with({"ok.txt": b"fine", "/tmp/escaped.txt": b"evil"}))
+    else:
+        archive.write_bytes(_tar_links(kind))
+    dest = tmp_path / "out"
+    with pytest.raises(data.UnsafeArchiveError):
+        data.safe_extract(archive, dest)
+    assert not (dest / "ok.txt").exists()  # checked before anything is written
+
+
+@pytest.mark.parametrize("stdlib_filters", [True, False], ids=["stdlib-filter", "hand-checked"])
+def test_a_safe_tar_extracts_with_or_without_stdlib_filters(tmp_path, monkeypatch, stdlib_filters):
+    from dl_utils.data import archives
+
+    if stdlib_filters and not hasattr(tarfile, "data_filter"):
+        pytest.skip("this Python has no tarfile extraction filters")
+    monkeypatch.setattr(archives, "HAS_TAR_FILTERS", stdlib_filters)
+    archive = tmp_path / "fine.tar.gz"
+    archive.write_bytes(_tar_with({"d/a.txt": b"alpha", "b.txt": b"beta"}))
+    data.safe_extract(archive, tmp_path / "out")
+    assert (tmp_path / "out" / "d" / "a.txt").read_bytes() == b"alpha"
+    assert (tmp_path / "out" / "b.txt").read_bytes() == b"beta"
+
+
 def test_truncated_archive_is_malformed(tmp_path):
     archive = tmp_path / "cut.tar.gz"
     archive.write_bytes(_tar_with({"a.txt": b"x" * 5000})[:40])

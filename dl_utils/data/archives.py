@@ -12,6 +12,38 @@ from pathlib import Path
 
 from .errors import MalformedDataError, UnsafeArchiveError
 
+# tarfile's extraction filters arrived in Python 3.11.4 (and 3.10.12, 3.12); Debian 12's python3.11 is 3.11.2.
+HAS_TAR_FILTERS = hasattr(tarfile, "data_filter")
+
+
+def _tar_member_problem(ti: tarfile.TarInfo, root: Path) -> str | None:
+    """Why a tar member may not be extracted into ``root`` (None: it is safe).
+
+    With the standard library's ``data`` filter when it exists; otherwise the same rules by hand:
+    no absolute paths, no ``..``, nothing resolving outside ``root``, no links that point out of
+    it, no device files or FIFOs.
+    """
+    name = ti.name
+    if name.startswith(("/", "\\")) or ".." in Path(name).parts:  # refused, where the stdlib would only strip "/"
+        return "absolute path or '..' in its name"
+    if HAS_TAR_FILTERS:
+        try:
+            tarfile.data_filter(ti, str(root))
+        except tarfile.FilterError as exc:
+            return str(exc)
+        return None
+    target = (root / name).resolve()
+    if not target.is_relative_to(root):
+        return "it would be written outside the target folder"
+    if ti.issym() or ti.islnk():
+        link = Path(ti.linkname)
+        base = target.parent if ti.issym() else root
+        if link.is_absolute() or not (base / link).resolve().is_relative_to(root):
+            return "a link pointing outside the target folder"
+    if ti.ischr() or ti.isblk() or ti.isfifo() or ti.isdev():
+        return "a device file or FIFO"
+    return None
+
 
 def safe_extract(archive: Path, dest: Path, members: Iterable[str] | None = None) -> None:
     """Extract a zip or tar archive into ``dest``, refusing members that would escape it.
@@ -44,16 +76,18 @@ def safe_extract(archive: Path, dest: Path, members: Iterable[str] | None = None
             with tarfile.open(archive) as tf:
                 tinfos = tf.getmembers()
                 for ti in tinfos:
-                    try:
-                        tarfile.data_filter(ti, str(root))
-                    except tarfile.FilterError as exc:
+                    problem = _tar_member_problem(ti, root)
+                    if problem:
                         raise UnsafeArchiveError(
-                            f"{archive.name}: member {ti.name!r} is unsafe ({exc}). The archive was "
+                            f"{archive.name}: member {ti.name!r} is unsafe ({problem}). The archive was "
                             "not extracted; it is malformed or malicious. Fix: delete it and download "
                             "it again from the canonical source."
-                        ) from None
+                        )
                 chosen = [t for t in tinfos if wanted is None or t.name in wanted]
-                tf.extractall(root, members=chosen, filter="data")
+                if HAS_TAR_FILTERS:
+                    tf.extractall(root, members=chosen, filter="data")
+                else:  # Python < 3.11.4: every member was checked above by hand
+                    tf.extractall(root, members=chosen)
         else:
             raise MalformedDataError(
                 f"{archive.name} is neither a zip nor a tar archive (truncated download?). "
