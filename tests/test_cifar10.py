@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import cifar_batch
 from PIL import Image
 
 from dl_utils import data
@@ -242,14 +243,6 @@ def test_decoded_cache_is_reused_and_redecoded_when_tampered(offline_mirror, mon
 # --------------------------------------------------------------------------- the canonical archive
 
 
-def _cifar_batch(n: int, seed: int) -> tuple[bytes, np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 10, n).astype(np.uint8)
-    images = rng.integers(0, 256, (n, 32, 32, 3)).astype(np.uint8)
-    planes = images.transpose(0, 3, 1, 2).reshape(n, -1)  # R plane, G plane, B plane
-    return np.concatenate([labels[:, None], planes], axis=1).tobytes(), images, labels
-
-
 BATCHES = [f"data_batch_{k}.bin" for k in range(1, 6)] + ["test_batch.bin"]
 
 
@@ -257,7 +250,7 @@ def serve_canonical(server, monkeypatch, n: int = 20, short: str | None = None) 
     """Serve a tiny canonical archive (``n`` records per batch; ``short`` has one fewer) and register it."""
     members, expected = {}, {}
     for i, name in enumerate(BATCHES):
-        raw, images, labels = _cifar_batch(n, i)
+        raw, images, labels = cifar_batch(n, i)
         members[f"cifar-10-batches-bin/{name}"] = raw[:-3073] if name == short else raw
         expected[name] = (images, labels)
     members["cifar-10-batches-bin/batches.meta.txt"] = META

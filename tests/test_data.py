@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import cifar_batch
 
 from dl_utils import config, data
 from dl_utils.data import Dataset, FileSpec
@@ -293,18 +294,10 @@ def test_unsafe_canonical_archive_leaves_cache_clean(server, cache):
 # --------------------------------------------------------------------------- loaders on files the tests make
 
 
-def _cifar_batch(n: int, seed: int) -> tuple[bytes, np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 10, n).astype(np.uint8)
-    images = rng.integers(0, 256, (n, 32, 32, 3)).astype(np.uint8)
-    planes = images.transpose(0, 3, 1, 2).reshape(n, -1)  # R plane, G plane, B plane
-    return np.concatenate([labels[:, None], planes], axis=1).tobytes(), images, labels
-
-
 def test_load_cifar10_from_a_binary_archive(server, cache, monkeypatch):
     members, expected = {}, {}
     for i, name in enumerate([f"data_batch_{k}.bin" for k in range(1, 6)] + ["test_batch.bin"]):
-        raw, images, labels = _cifar_batch(20, i)
+        raw, images, labels = cifar_batch(20, i)
         members[f"cifar-10-batches-bin/{name}"] = raw
         expected[name] = (images, labels)
     members["cifar-10-batches-bin/batches.meta.txt"] = "\n".join(data.CIFAR10_CLASSES).encode()
