@@ -67,7 +67,7 @@ execute-all: setup
 	@nbs=(notebooks/[0-9][0-9]_*.ipynb); i=0; failed=(); for nb in "$${nbs[@]}"; do i=$$((i+1)); \
 	  echo "[$$i/$${#nbs[@]}] $$nb (DL_PROFILE=$${DL_PROFILE:-full})"; \
 	  ( $(call execute_one,$$nb) ) || failed+=("$$nb"); done; \
-	  $(MAKE) --no-print-directory results; \
+	  $(BIN)/python -m dl_utils.results update-readme; \
 	  if [ $${#failed[@]} -gt 0 ]; then echo "missed a bar or failed: $${failed[*]}" >&2; exit 1; fi
 
 execute: setup
@@ -75,7 +75,7 @@ execute: setup
 	@nb=$$(ls notebooks/$(NB)*.ipynb 2>/dev/null | head -1); test -n "$$nb" || { echo "no notebook matches notebooks/$(NB)*.ipynb" >&2; exit 2; }; \
 	  echo "$$nb (DL_PROFILE=$${DL_PROFILE:-full})"; \
 	  ( $(call execute_one,$$nb) ); rc=$$?; \
-	  $(MAKE) --no-print-directory results; exit $$rc
+	  $(BIN)/python -m dl_utils.results update-readme; exit $$rc
 
 data: setup
 	$(BIN)/python -m dl_utils.data fetch --all
