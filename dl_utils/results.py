@@ -235,6 +235,8 @@ def table(results_dir: Path | None = None) -> str:
         h = r["headline"]
         bar = "; ".join(f"{k} {op} {value:g}" for k, (op, value) in r["bars"].get("full", {}).items()) or "—"
         result = f"{h} = {_fmt(r['metrics'][h])}" + (f" ({r['summary']})" if r.get("summary") else "")
+        if r.get("data"):   # a stand-in or other non-canonical variant: the reader must see it beside the number
+            result += f"; data: {r['data']}"
         lines.append(
             f"| `{r['notebook']}` | {result} | {bar} | {'yes' if r['passed'] else '**no**'} | "
             f"{r['device']} | {r['seconds'] / 60:.1f} min |"

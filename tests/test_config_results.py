@@ -164,6 +164,14 @@ def test_table_and_readme_update(results_dir, tmp_path, monkeypatch):
     assert not results.update_readme(readme)
 
 
+def test_table_names_a_non_canonical_data_variant(results_dir, monkeypatch):
+    monkeypatch.setenv("DL_PROFILE", "full")
+    results.record("98_standin", {"acc": 0.9}, BARS | {"full": {"acc": 0.5}}, headline="acc",
+                   data="CIFAR-10 JPEG stand-in", seconds=60)
+    row = next(line for line in results.table().splitlines() if "98_standin" in line)
+    assert "acc = 0.9000; data: CIFAR-10 JPEG stand-in |" in row
+
+
 def test_readme_table_matches_committed_results(monkeypatch):
     """The README's numbers are generated from results/*.json; this fails when they drift apart."""
     monkeypatch.delenv("DL_RESULTS_DIR", raising=False)
