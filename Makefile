@@ -15,7 +15,7 @@ define run_pytest
 	exit $$rc
 endef
 
-.PHONY: help setup test test-unit test-notebooks execute-all execute data lint results clean-smoke
+.PHONY: help setup test test-unit test-notebooks execute-all execute data lint results clean-smoke serve
 
 help:
 	@echo "make setup           create $(VENV) (Python 3.11), install requirements + dl_utils, register the Jupyter kernel"
@@ -25,6 +25,7 @@ help:
 	@echo "make data            prefetch every dataset into the cache (DL_DATA_DIR, default data/)"
 	@echo "make results         regenerate the README results table from results/*.json"
 	@echo "make lint            ruff over the package, tests and notebooks"
+	@echo "make serve           serve the exported models (models/, or DL_MODELS_DIR) on 127.0.0.1:8000 (PORT=8001 to change)"
 
 setup: $(VENV)/.installed
 
@@ -84,7 +85,11 @@ results: setup
 	$(BIN)/python -m dl_utils.results update-readme
 
 lint: setup
-	$(BIN)/ruff check dl_utils tests notebooks
+	$(BIN)/ruff check dl_utils serving benchmarks tests notebooks
+
+# The REST service (serving/) on the loopback interface only; PORT=8001 make serve, DL_MODELS_DIR=models/local after smoke runs.
+serve: setup
+	$(BIN)/python -m serving --host 127.0.0.1 --port $(or $(PORT),8000)
 
 clean-smoke:
 	rm -rf results/smoke results/local
