@@ -15,7 +15,8 @@ predictor classes, same rows, same PyTorch thread count). Run from the repositor
     .venv/bin/python benchmarks/serving_load.py [--models-dir models/local] [--requests 200]
         [--image-requests 60] [--batch 100] [--concurrency 8] [--budget 20] [--threads 1] [--json out.json]
 
-The numbers depend on the machine and its load; the client and the server share its cores.
+The numbers depend on the machine and its load; the client and the server share its cores. The server
+handle and the timing loops live in ``serving.client`` (notebook 23 uses them too).
 """
 
 from __future__ import annotations
@@ -25,11 +26,7 @@ import io
 import json
 import os
 import platform
-import socket
-import subprocess
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -37,35 +34,10 @@ import httpx
 import numpy as np
 import torch
 
-from dl_utils import config, export
+from dl_utils import export
 from serving import load_models
+from serving.client import ServerError, in_process_ms, run_load, start_server
 from serving.predictors import inspect_image
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(models_dir: Path, threads: int, timeout: float = 120.0) -> tuple[subprocess.Popen, str]:
-    """``python -m serving`` on a free loopback port; returns once ``/health`` answers."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "serving", "--host", "127.0.0.1", "--port", str(port),
-                             "--models-dir", str(models_dir), "--threads", str(threads), "--log-level", "warning"],
-                            cwd=config.REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the service exited with code {proc.returncode}:\n{proc.stderr.read()}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit(f"the service did not answer /health within {timeout:.0f} s")
 
 
 def photos(md: export.ModelDir) -> list[bytes]:
@@ -83,43 +55,6 @@ def photos(md: export.ModelDir) -> list[bytes]:
         buf = io.BytesIO()
         Image.fromarray(rng.integers(0, 256, (375, 500, 3), dtype=np.uint8)).save(buf, format="JPEG", quality=90)
         return [buf.getvalue()]
-
-
-def run_load(call, n: int, concurrency: int, budget: float) -> dict[str, Any]:
-    """Call ``call(i)`` for i < n from ``concurrency`` threads, stopping new calls after ``budget`` seconds."""
-    start = time.perf_counter()
-    latencies: list[float] = []
-    failed: list[int] = []
-
-    def one(i: int) -> None:
-        if time.perf_counter() - start > budget:
-            return
-        t = time.perf_counter()
-        ok = call(i)
-        latencies.append(time.perf_counter() - t)   # list.append is atomic: no lock needed
-        if not ok:
-            failed.append(i)
-
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(one, range(n)))
-    wall = time.perf_counter() - start
-    lat = np.array(latencies) * 1000
-    return {"requests": len(latencies), "failures": len(failed), "seconds": wall,
-            "requests_per_s": len(latencies) / wall, "p50_ms": float(np.percentile(lat, 50)),
-            "p99_ms": float(np.percentile(lat, 99))}
-
-
-def in_process_ms(fn, n: int, budget: float) -> float:
-    """Median milliseconds of ``fn(i)`` over up to ``n`` calls (after one warm-up)."""
-    fn(0)
-    times, start = [], time.perf_counter()
-    for i in range(n):
-        if time.perf_counter() - start > budget:
-            break
-        t = time.perf_counter()
-        fn(i)
-        times.append(time.perf_counter() - t)
-    return float(np.median(times) * 1000)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,7 +76,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipping {name}: {why}")
     if not predictors:
         return 1
-    proc, url = start_server(models_dir, args.threads)
+    try:
+        server = start_server(models_dir, threads=args.threads, log_level="warning")
+    except ServerError as exc:
+        raise SystemExit(str(exc)) from None
+    url = server.url
     rows_out: list[dict[str, Any]] = []
     try:
         client = httpx.Client(base_url=url, timeout=60, limits=httpx.Limits(max_connections=args.concurrency * 2))
@@ -175,13 +114,13 @@ def main(argv: list[str] | None = None) -> int:
             run_load(http_call, min(n, 10), 1, args.budget)   # warm-up: connections, first-call costs
             for concurrency in (1, args.concurrency):
                 r = run_load(http_call, n, concurrency, args.budget)
+                r.pop("latencies_ms")
                 rows_out.append({"scenario": name, "concurrency": concurrency, "rows_per_request": rows, **r,
                                  "rows_per_s": r["requests_per_s"] * rows, "in_process_p50_ms": local,
                                  "http_over_in_process": r["p50_ms"] / local})
         client.close()
     finally:
-        proc.terminate()
-        proc.wait(10)
+        server.stop()
 
     head = (f"{'scenario':<22} {'conc':>4} {'requests':>8} {'fail':>4} {'req/s':>8} {'rows/s':>9} {'p50 ms':>8} "
             f"{'p99 ms':>8} {'in-proc ms':>10} {'HTTP/in-proc':>12}")

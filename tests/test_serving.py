@@ -544,6 +544,40 @@ def test_unknown_paths_get_404(service):
     assert r.status_code == 404 and r.json()["message"] == "Not Found"
 
 
+# --------------------------------------------------------------------------- serving.client: the service in a subprocess
+
+
+def test_client_runs_the_service_in_a_subprocess_and_stops_it_cleanly(built, tmp_path):
+    import signal
+
+    from serving import client
+
+    log = tmp_path / "server.log"
+    with client.start_server(built["models"], log_path=log, timeout=120) as server:
+        assert server.url.startswith("http://127.0.0.1:") and server.returncode is None
+        health = httpx.get(f"{server.url}/health").json()
+        assert {n: m["status"] for n, m in health["models"].items()} == {"churn": "ready", "ants_bees": "ready"}
+        r = httpx.post(f"{server.url}/predict/churn", json=record(built, 0))
+        assert abs(r.json()["churn_probability"] - built["churn"]["probabilities"][0]) < TOL
+        with httpx.Client(base_url=server.url) as http:
+            timing = client.run_load(lambda i: http.get("/health").status_code == 200, 6, 2, budget=30)
+        assert timing["requests"] == 6 and timing["failures"] == 0 and len(timing["latencies_ms"]) == 6
+        assert 0 < timing["p50_ms"] <= timing["p99_ms"]
+    assert server.clean_exit and not server.killed and server.returncode in (0, -signal.SIGTERM)
+    assert server.stop() == server.returncode, "stop() is safe to call again"
+    text = log.read_text()
+    assert "loaded churn (version" in text and "Finished server process" in text
+    assert '"POST /predict/churn HTTP/1.1" 200' in text and server.log() == text
+    assert client.in_process_ms(lambda i: sum(range(1000)), 5, budget=10) > 0
+
+
+def test_client_reports_a_service_that_cannot_start(tmp_path):
+    from serving import client
+
+    with pytest.raises(client.ServerError, match=r"exited with code 2(.|\n)*no exported model"):
+        client.start_server(tmp_path / "nothing", timeout=60)
+
+
 # --------------------------------------------------------------------------- the notebooks' own exports
 
 
