@@ -224,6 +224,8 @@ def load_all(results_dir: Path | None = None) -> list[dict[str, Any]]:
 
 
 def _fmt(v: float) -> str:
+    if 0 < abs(v) < 1e-3:   # e.g. a largest prediction difference of 1.2e-07: four decimals would show 0.0000
+        return f"{v:.2g}"
     return f"{v:.4f}" if abs(v) < 10 else f"{v:.2f}"
 
 

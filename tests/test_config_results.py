@@ -190,3 +190,11 @@ def test_an_official_run_states_a_miss_and_the_cli_fails_on_it(results_dir, monk
     results.record("99_test", {"acc": 0.95, "rmse": 0.5}, BARS, profile="full")
     assert results.main(["passed", "99_test"]) == 0
     assert results.main(["passed", "98_never_run"]) == 1
+
+
+def test_table_shows_tiny_headlines_in_scientific_notation(results_dir, monkeypatch):
+    monkeypatch.setenv("DL_PROFILE", "full")
+    bars = {"smoke": {"diff": ("<=", 1e-5)}, "full": {"diff": ("<=", 1e-5)}}
+    results.record("97_tiny", {"diff": 1.192e-07}, bars, headline="diff", seconds=1)
+    row = next(line for line in results.table().splitlines() if "97_tiny" in line)
+    assert "| diff = 1.2e-07 |" in row
