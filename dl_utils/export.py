@@ -517,10 +517,9 @@ def image_preprocessing(image_size: int, short_side: int | None = None,
 
 def image_transform(spec: dict[str, Any]):  # -> torchvision.transforms.Compose
     """The torchvision transform (after decoding) of an :func:`image_preprocessing` spec."""
-    from torchvision import transforms as T
+    from . import vision
 
-    return T.Compose([T.Resize(spec["resize"]), T.CenterCrop(spec["crop"]), T.ToTensor(),
-                      T.Normalize(spec["mean"], spec["std"])])
+    return vision.eval_transform(spec["crop"], resize=spec["resize"], mean=spec["mean"], std=spec["std"])
 
 
 def image_tensor(image: bytes | str | Path, spec: dict[str, Any], transform=None) -> torch.Tensor:

@@ -187,3 +187,19 @@ def plot_decision_boundary(predict: Callable[[np.ndarray], np.ndarray], X: np.nd
     ax.set_xticks([])
     ax.set_yticks([])
     return fig
+
+
+def show_jpeg(fig: plt.Figure, quality: int = 85) -> None:
+    """Display a figure as a JPEG in the notebook and close it.
+
+    For figures made of photographs or image mosaics: a fraction of a PNG's size, with no visible
+    difference, which keeps committed notebooks small.
+    """
+    import io
+
+    from IPython.display import Image, display
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="jpeg", dpi=fig.dpi, bbox_inches="tight", pil_kwargs={"quality": quality})
+    plt.close(fig)
+    display(Image(buf.getvalue()))

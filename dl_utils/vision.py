@@ -67,10 +67,12 @@ def efficientnet_lite0_weights_path() -> Path:
     return path
 
 
-def eval_transform(size: int = 224) -> T.Compose:
-    """ImageNet-style evaluation preprocessing: shorter side to ``size·256/224``, centre crop
-    ``size``, tensor in [0, 1], then the normalisation the EfficientNet-Lite weights expect."""
-    return T.Compose([T.Resize(round(size * 256 / 224)), T.CenterCrop(size), T.ToTensor(), T.Normalize(MEAN, STD)])
+def eval_transform(size: int = 224, resize: int | None = None, mean: Sequence[float] = MEAN,
+                   std: Sequence[float] = STD) -> T.Compose:
+    """ImageNet-style evaluation preprocessing: shorter side to ``resize`` (default ``size·256/224``),
+    centre crop ``size``, tensor in [0, 1], then the normalisation the EfficientNet-Lite weights expect."""
+    resize = round(size * 256 / 224) if resize is None else resize
+    return T.Compose([T.Resize(resize), T.CenterCrop(size), T.ToTensor(), T.Normalize(mean, std)])
 
 
 def train_transform(size: int = 224, scale: tuple[float, float] = (0.5, 1.0), jitter: float = 0.2) -> T.Compose:

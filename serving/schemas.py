@@ -74,19 +74,19 @@ class ChurnPrediction(BaseModel):
     label: str = Field(description="the decision as a class name")
 
 
-class ChurnResponse(BaseModel):
+class ChurnServedBy(BaseModel):
+    """Which model answered, and the threshold behind its decisions (the first fields of every churn answer)."""
+
     model: str
     version: str
     threshold: float = Field(description="the decision threshold the notebook tuned on validation (cost 5:1)")
-    churn_probability: float = Field(description="the network's probability that the customer churns")
-    churn: bool = Field(description="churn_probability ≥ threshold: contact this customer")
-    label: str = Field(description="the decision as a class name")
 
 
-class ChurnBatchResponse(BaseModel):
-    model: str
-    version: str
-    threshold: float
+class ChurnResponse(ChurnPrediction, ChurnServedBy):   # fields: model, version, threshold, then the prediction
+    pass
+
+
+class ChurnBatchResponse(ChurnServedBy):
     predictions: list[ChurnPrediction]
 
 

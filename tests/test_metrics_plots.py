@@ -220,3 +220,11 @@ def test_tune_threshold_accepts_custom_candidates(binary):
     y, s = binary
     t = metrics.tune_threshold(y, s, cost_fn=5, cost_fp=1, thresholds=[0.01, 0.02, 0.5])
     assert t in {0.01, 0.02, 0.5}
+
+
+def test_show_jpeg_displays_a_jpeg_and_closes_the_figure(capsys):
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.imshow(np.random.default_rng(0).random((8, 8)))
+    plots.show_jpeg(fig, quality=80)
+    assert not plt.fignum_exists(fig.number)
+    assert "Image" in capsys.readouterr().out     # outside a notebook, IPython prints the displayed object's repr
