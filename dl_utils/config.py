@@ -64,6 +64,19 @@ def results_dir() -> Path:
     return Path(os.environ.get("DL_RESULTS_DIR") or REPO_ROOT / "results").expanduser().resolve()
 
 
+def shown_path(path: str | Path, *env_roots: tuple[Path, str]) -> str:
+    """A path for printing that does not reveal the machine's directories: relative to the repository,
+    else to one of ``env_roots`` (``(folder, "$ENV_VAR")``, shown as ``$ENV_VAR/…``), else the bare name."""
+    path = Path(path).resolve()
+    for root, label in ((REPO_ROOT, None), *env_roots):
+        try:
+            rel = path.relative_to(Path(root).resolve())
+        except ValueError:
+            continue
+        return str(rel) if label is None else str(Path(label) / rel)
+    return path.name
+
+
 def seed_everything(seed: int = 42) -> int:
     """Seed Python, NumPy and every deep-learning framework the notebook has imported.
 

@@ -73,16 +73,9 @@ def model_dir_path(name: str, profile: str) -> Path:
     return models_dir() / "local" / name
 
 
-def shown(path: Path) -> str:
-    """A path for printing that does not reveal the machine's directories."""
-    path = Path(path)
-    for root, label in ((config.REPO_ROOT, None), (models_dir(), "$DL_MODELS_DIR")):
-        try:
-            rel = path.resolve().relative_to(root)
-        except ValueError:
-            continue
-        return str(rel) if label is None else str(Path(label) / rel)
-    return path.name
+def shown(path: str | Path) -> str:
+    """A path for printing that does not reveal the machine's directories (``$DL_MODELS_DIR/…`` outside the repository)."""
+    return config.shown_path(path, (models_dir(), "$DL_MODELS_DIR"))
 
 
 def _check_name(name: str) -> None:

@@ -127,11 +127,8 @@ def output_path(notebook: str, profile: str) -> Path:
 
 
 def _shown(path: Path) -> str:
-    """A path for printing that does not reveal the machine's directories."""
-    try:
-        return str(path.relative_to(config.REPO_ROOT))
-    except ValueError:
-        return str(Path("$DL_RESULTS_DIR") / path.relative_to(config.results_dir()))
+    """A path for printing that does not reveal the machine's directories (``$DL_RESULTS_DIR/…`` outside the repository)."""
+    return config.shown_path(path, (config.results_dir(), "$DL_RESULTS_DIR"))
 
 
 def record(notebook: str, metrics: dict[str, float], bars: dict[str, dict[str, Any]], *,

@@ -198,3 +198,9 @@ def test_table_shows_tiny_headlines_in_scientific_notation(results_dir, monkeypa
     results.record("97_tiny", {"diff": 1.192e-07}, bars, headline="diff", seconds=1)
     row = next(line for line in results.table().splitlines() if "97_tiny" in line)
     assert "| diff = 1.2e-07 |" in row
+
+
+def test_shown_path_hides_machine_directories(tmp_path):
+    assert config.shown_path(config.REPO_ROOT / "results" / "x.json") == "results/x.json"
+    assert config.shown_path(tmp_path / "a" / "b.json", (tmp_path, "$DL_RESULTS_DIR")) == "$DL_RESULTS_DIR/a/b.json"
+    assert config.shown_path(tmp_path / "c.json") == "c.json"      # outside every known root: the name only
