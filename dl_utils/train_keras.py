@@ -10,6 +10,7 @@ Backend-neutral: works with ``KERAS_BACKEND=tensorflow`` (the default here) and
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import keras
@@ -103,3 +104,74 @@ def count_params(model: keras.Model) -> dict[str, int]:
     trainable = sum(int(keras.ops.size(w)) for w in model.trainable_weights)
     frozen = sum(int(keras.ops.size(w)) for w in model.non_trainable_weights)
     return {"trainable": trainable, "non_trainable": frozen, "total": trainable + frozen}
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall-clock seconds of each epoch's training steps (validation excluded), for images/s.
+
+    Time runs from ``on_epoch_begin`` to the end of the epoch's last training batch, so the
+    validation pass that ``fit`` runs afterwards is not counted.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.seconds: list[float] = []
+        self._start = self._last = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = self._last = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._last = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(self._last - self._start)
+
+    def images_per_second(self, images_per_epoch: int, skip_first: bool = True) -> float:
+        """Training images/s over the timed epochs; the first (graph tracing, warm-up) is skipped if others exist."""
+        times = self.seconds[1:] if skip_first and len(self.seconds) > 1 else self.seconds
+        if not times:
+            raise ValueError("no epoch has been timed yet")
+        return images_per_epoch * len(times) / sum(times)
+
+
+def _layer_macs(layer: keras.layers.Layer) -> int:
+    """Multiply-adds of one image through ``layer``: convolutions and dense layers (the rest is small)."""
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        _, h, w, c_out = layer.output.shape
+        kh, kw = layer.kernel_size
+        return int(h * w * c_out * kh * kw)
+    if isinstance(layer, keras.layers.Conv2D):
+        _, h, w, c_out = layer.output.shape
+        kh, kw = layer.kernel_size
+        return int(h * w * c_out * kh * kw * layer.input.shape[-1] // layer.groups)
+    if isinstance(layer, keras.layers.Dense):
+        return int(layer.input.shape[-1] * layer.units)
+    return 0
+
+
+def multiply_adds(model: keras.Model) -> int:
+    """Multiply-adds of one forward pass of one image (functional model; nested models included)."""
+    total = 0
+    for layer in model.layers:
+        total += multiply_adds(layer) if isinstance(layer, keras.Model) else _layer_macs(layer)
+    return total
+
+
+def layer_table(model: keras.Model, skip: tuple[type, ...] = (keras.layers.InputLayer,)) -> pd.DataFrame:
+    """One row per layer: name, type, output shape (without the batch axis), parameters, multiply-adds.
+
+    Deterministic for a model whose layers are named (unlike ``model.summary()``'s counters and
+    box drawing), so a notebook can print it in a ``NBVAL_CHECK_OUTPUT`` cell.
+    """
+    rows = []
+    for layer in model.layers:
+        if isinstance(layer, skip):
+            continue
+        shape = layer.output.shape if hasattr(layer, "output") else None
+        macs = multiply_adds(layer) if isinstance(layer, keras.Model) else _layer_macs(layer)
+        rows.append({"layer": layer.name, "type": type(layer).__name__,
+                     "output": "×".join(str(d) for d in shape[1:]) if shape is not None else "",
+                     "parameters": int(layer.count_params()) if layer.weights else 0,
+                     "multiply_adds": macs})
+    return pd.DataFrame(rows)
