@@ -175,3 +175,27 @@ def layer_table(model: keras.Model, skip: tuple[type, ...] = (keras.layers.Input
                      "parameters": int(layer.count_params()) if layer.weights else 0,
                      "multiply_adds": macs})
     return pd.DataFrame(rows)
+
+
+def cifar_augmentation(translate: int = 4, flip: bool = True, brightness: float | None = None,
+                       seed: int | None = None, name: str = "augment") -> keras.Sequential:
+    """Training-time augmentation as Keras layers (inactive at inference), for 0–255 pixel inputs.
+
+    ``translate``: random shifts of up to that many pixels with zero fill and nearest-pixel
+    sampling, which is the classic "pad by 4, crop 32×32 at random" of CIFAR-10 training;
+    ``flip``: horizontal flips; ``brightness``: a random brightness change of up to that fraction
+    of the 0–255 range. Put it first in the model, before rescaling. Backend-neutral.
+    """
+    steps: list[keras.layers.Layer] = []
+    if translate:
+        f = translate / 32
+        steps.append(keras.layers.RandomTranslation(f, f, fill_mode="constant", interpolation="nearest",
+                                                    seed=seed, name=f"{name}_shift"))
+    if flip:
+        steps.append(keras.layers.RandomFlip("horizontal", seed=seed, name=f"{name}_flip"))
+    if brightness:
+        steps.append(keras.layers.RandomBrightness(brightness, value_range=(0, 255), seed=seed,
+                                                   name=f"{name}_brightness"))
+    if not steps:
+        raise ValueError("cifar_augmentation needs at least one of translate, flip, brightness")
+    return keras.Sequential(steps, name=name)

@@ -101,3 +101,17 @@ def test_epoch_timer_excludes_validation_and_first_epoch():
     model.fit(np.zeros((8, 4)), np.zeros((8, 2)), validation_data=(np.zeros((4, 4)), np.zeros((4, 2))),
               epochs=2, batch_size=4, verbose=0, callbacks=[timer])
     assert len(timer.seconds) == 2 and all(s > 0 for s in timer.seconds)
+
+
+def test_cifar_augmentation_changes_training_images_only():
+    aug = train_keras.cifar_augmentation(translate=4, flip=True, brightness=0.2, seed=0)
+    x = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3)).astype("float32")
+    assert np.array_equal(keras.ops.convert_to_numpy(aug(x, training=False)), x)
+    out = keras.ops.convert_to_numpy(aug(x, training=True))
+    assert out.shape == x.shape and not np.array_equal(out, x)
+    assert out.min() >= 0 and out.max() <= 255
+    shift_only = train_keras.cifar_augmentation(translate=4, flip=False, seed=1)
+    moved = keras.ops.convert_to_numpy(shift_only(x, training=True))
+    assert np.isin(moved, np.append(x.ravel(), 0)).all()  # whole pixels moved, zero fill, no blending
+    with pytest.raises(ValueError, match="at least one"):
+        train_keras.cifar_augmentation(translate=0, flip=False)
