@@ -277,3 +277,63 @@ def predict_proba(model: nn.Module, x: np.ndarray | torch.Tensor | pd.DataFrame 
     if logits.ndim == 1 or logits.shape[-1] == 1:
         return torch.sigmoid(logits.reshape(len(logits))).numpy()
     return torch.softmax(logits, dim=-1).numpy()
+
+
+def _module_macs(module: nn.Module, output: torch.Tensor) -> int:
+    if isinstance(module, nn.Conv2d):
+        kh, kw = module.kernel_size
+        return int(output[0].numel() * (module.in_channels // module.groups) * kh * kw)
+    if isinstance(module, nn.Linear):
+        return int(output[0].numel() * module.in_features)
+    return 0
+
+
+def layer_table(model: nn.Module, input_shape: tuple[int, ...] = (3, 32, 32),
+                leaves: bool = True) -> pd.DataFrame:
+    """One row per module call, in forward order: name, type, output shape (without the batch axis),
+    parameters, and multiply-adds (convolutions and linear layers) for one input of ``input_shape``.
+
+    ``leaves=True`` lists the modules without children (every conv, norm, activation, pool); a module
+    called twice (a shared ReLU) gets a second row named ``name (2)`` with its parameters counted once.
+    ``leaves=False`` lists the model's direct children, each with the totals of what it contains.
+    Read by running one zero input through the model with forward hooks (eval mode, no gradients).
+    """
+    modules = {n: m for n, m in model.named_modules() if n}
+    leaf = {n for n, m in modules.items() if not list(m.children())}
+    top = {n for n in modules if "." not in n}
+    events: list[tuple[str, torch.Size, int]] = []
+
+    def hook(name: str):
+        def record(module, inputs, output):
+            events.append((name, output.shape, _module_macs(module, output)))
+        return record
+
+    handles = [modules[n].register_forward_hook(hook(n)) for n in leaf | top]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros((1, *input_shape), device=next(model.parameters()).device))
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    rows, calls = [], {}
+    leaf_macs = [(n, m) for n, _, m in events if n in leaf]
+    for name, shape, macs in events:
+        if name not in (leaf if leaves else top):
+            continue
+        calls[name] = calls.get(name, 0) + 1
+        first = calls[name] == 1
+        if not leaves:  # a child's cost is that of the leaf calls inside it
+            macs = sum(m for n, m in leaf_macs if n == name or n.startswith(name + ".")) if first else 0
+        rows.append({"layer": name if first else f"{name} ({calls[name]})", "type": type(modules[name]).__name__,
+                     "output": "×".join(str(d) for d in shape[1:]),
+                     "parameters": sum(p.numel() for p in modules[name].parameters()) if first else 0,
+                     "multiply_adds": macs})
+    return pd.DataFrame(rows)
+
+
+def multiply_adds(model: nn.Module, input_shape: tuple[int, ...] = (3, 32, 32)) -> int:
+    """Multiply-adds of one forward pass of one input (convolutions and linear layers)."""
+    return int(layer_table(model, input_shape)["multiply_adds"].sum())
