@@ -202,9 +202,9 @@ def train(net: Net, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray 
     base = [g["lr"] for g in opt.param_groups]
     sched = np.interp(np.arange(total + 1), [0, int(recipe.warmup * total), total], [0.2, 1.0, 0.07])
     alphas = 0.95 ** recipe.lookahead_every * (np.arange(total + 1) / total) ** 3
-    ema = [p.detach().clone() for p in net.state_dict().values()]
     loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing, reduction="sum")
     net.to(device, memory_format=torch.channels_last).train()
+    ema = [p.detach().clone() for p in net.state_dict().values()]  # the lookahead average, on the device
     # Alternating flips: a random half of the images is mirrored in even epochs, the other half in odd
     # ones, so every image is seen both ways within any two epochs.
     first_flips = torch.rand(n, generator=gen) < 0.5
