@@ -25,6 +25,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import layers  # noqa: E402
 
+from dl_utils.train_keras import multiply_adds  # noqa: E402
+
 
 def _conv(x, filters: int, kernel: int = 3, bn: bool = False, strides: int = 1):
     x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=not bn)(x)
@@ -90,19 +92,6 @@ BUILDERS: dict[str, Callable[[float], keras.Model]] = {
     "alexnet": alexnet, "alexnet_bn": lambda w: alexnet(w, bn=True),
     **{name: (lambda w, n=name: vgg(n, w)) for name in VGG}, "inception": inception,
 }
-
-
-def multiply_adds(model: keras.Model) -> int:
-    """Multiply-adds of one forward pass of one image: convolutions and dense layers (the rest is small)."""
-    total = 0
-    for layer in model.layers:
-        if isinstance(layer, layers.Conv2D):
-            _, h, w, c_out = layer.output.shape
-            kh, kw = layer.kernel_size
-            total += h * w * c_out * kh * kw * layer.input.shape[-1]
-        elif isinstance(layer, layers.Dense):
-            total += layer.input.shape[-1] * layer.units
-    return int(total)
 
 
 def measure(model: keras.Model, batch: int, steps: int, warmup: int) -> dict[str, float]:

@@ -20,6 +20,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from dl_utils.data.loaders import CIFAR10_CLASSES, CIFAR10ExactSample
+from dl_utils.scratch import softmax  # noqa: F401  (re-exported: row-wise softmax of logits, stable)
 
 CLASSES: list[str] = list(CIFAR10_CLASSES)
 
@@ -89,9 +90,3 @@ def plot_misclassified(x: np.ndarray, y_true: np.ndarray, probs: np.ndarray, cla
     fig.tight_layout()
     return fig
 
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of logits (numerically stable)."""
-    z = np.asarray(logits, dtype=np.float64)
-    z = np.exp(z - z.max(axis=1, keepdims=True))
-    return z / z.sum(axis=1, keepdims=True)

@@ -82,22 +82,3 @@ def test_training_is_seeded_learns_and_tta_keeps_shapes():
         logits = fast_cifar.predict_logits(net_a, x[:10], tta=level)
         assert logits.shape == (10, 10) and np.isfinite(logits).all()
 
-
-def test_torch_layer_table_counts_by_hand():
-    from torch import nn
-
-    from dl_utils import train_torch
-
-    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                          nn.Sequential(nn.Conv2d(4, 8, 1), nn.BatchNorm2d(8)), nn.Flatten(), nn.Linear(8 * 16 * 16, 10))
-    table = train_torch.layer_table(model, (3, 8 * 4, 8 * 4))
-    assert table["layer"].tolist() == ["0", "1", "2", "3.0", "3.1", "4", "5"]
-    assert table["output"].tolist()[:3] == ["4×32×32", "4×32×32", "4×16×16"]
-    macs = [32 * 32 * 4 * 27, 0, 0, 16 * 16 * 8 * 4, 0, 0, 8 * 16 * 16 * 10]
-    assert table["multiply_adds"].tolist() == macs
-    assert table["parameters"].sum() == sum(p.numel() for p in model.parameters())
-    top = train_torch.layer_table(model, (3, 32, 32), leaves=False)
-    assert top["layer"].tolist() == ["0", "1", "2", "3", "4", "5"]
-    assert top.loc[3, "multiply_adds"] == macs[3] and top.loc[3, "parameters"] == 4 * 8 + 8 + 16
-    assert train_torch.multiply_adds(model) == sum(macs)
-    assert train_torch.multiply_adds(fast_cifar.Net()) > 100_000_000
